@@ -1,0 +1,19 @@
+"""graphseq: a correct, fast, drop-in ``Sequential`` container for graph neural networks."""
+
+from .errors import HeaderError
+from .parsing import split
+from .sequential import Sequential
+from .signature import Child, Parameter, Signature, eval_type
+from .template import module_from_template
+
+__all__ = [
+    "Child",
+    "HeaderError",
+    "Parameter",
+    "Sequential",
+    "Signature",
+    "eval_type",
+    "module_from_template",
+    "split",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,169 @@
+"""Plan to Python source, compiled in memory and registered with ``linecache``.
+
+Two variants are made from one plan:
+
+* ``eager`` looks children up in ``self._modules`` (no ``nn.Module.__getattr__`` per step),
+  frees each value after its last use, and wraps the body in one ``try`` (free in CPython
+  3.11+) whose handler adds a note naming the failing step, found from the traceback's line;
+* ``script`` is plain ``self.name(...)`` calls, the subset TorchScript compiles.
+
+Only validated names reach the source: every identifier in it comes from the plan.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import linecache
+import types
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .plan import Plan, Step
+
+Variant = Literal["eager", "script"]
+
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Code:
+    """Generated source with what it needs to run and to point back at the user's headers."""
+
+    source: str
+    filename: str
+    globals: dict[str, Any]
+    line_to_step: dict[int, int]
+
+
+class _Namespace:
+    """Fresh names that cannot clash with the model's own value names."""
+
+    def __init__(self, taken: Iterable[str]) -> None:
+        self._taken = set(taken)
+
+    def fresh(self, base: str) -> str:
+        name = base
+        for i in itertools.count(1):
+            if name not in self._taken:
+                break
+            name = f"{base}_{i}"
+        self._taken.add(name)
+        return name
+
+
+def _value_names(plan: Plan) -> set[str]:
+    names = set(plan.inputs.names) | {"self"}
+    for step in plan.steps:
+        names.update(step.header.reads, step.header.outs)
+        names.update(a.keyword for a in step.header.keywords if a.keyword)
+    return names
+
+
+def _signature_line(plan: Plan) -> str:
+    params = ["self"]
+    for p in plan.signature.param_dict.values():
+        text = f"{p.name}: {p.type_repr}"
+        if p.default is not inspect.Parameter.empty:
+            text += f" = {p.default!r}"
+        params.append(text)
+    ret = f" -> {plan.inputs.return_repr}" if plan.inputs.return_repr else ""
+    return f"def forward({', '.join(params)}){ret}:"
+
+
+def _call(step: Step, target: str) -> str:
+    args = ", ".join(str(a) for a in step.header.args)
+    outs = ", ".join(step.header.outs)
+    return f"{outs} = {target}({args})"
+
+
+def _target(step: Step, variant: Variant, modules: str) -> str:
+    if variant == "script" or step.kind == "function":
+        return f"self.{step.name}"
+    return f"{modules}[{step.name!r}]"
+
+
+def generate(plan: Plan, variant: Variant = "eager") -> Code:
+    """Write the ``forward`` source for ``plan``."""
+    names = _Namespace(_value_names(plan) | set(plan.type_names))
+    modules = names.fresh("modules")
+    error = names.fresh("error")
+    note = names.fresh("add_step_note")
+    eager = variant == "eager"
+
+    lines = [_signature_line(plan)]
+    line_to_step: dict[int, int] = {}
+    indent = "    "
+    if eager:
+        if any(s.kind == "module" for s in plan.steps):
+            lines.append(f"    {modules} = self._modules")
+        lines.append("    try:")
+        indent = "        "
+    for step in plan.steps:
+        lines.append(indent + _call(step, _target(step, variant, modules)))
+        line_to_step[len(lines)] = step.index
+        if eager and step.release:
+            lines.append(indent + f"del {', '.join(step.release)}")
+    lines.append(indent + f"return {', '.join(plan.outputs)}")
+    if eager:
+        lines.append(f"    except Exception as {error}:")
+        lines.append(f"        {note}(self, {error})")
+        lines.append("        raise")
+    source = "\n".join(lines) + "\n"
+
+    filename = f"<graphseq.Sequential-{next(_counter)}>"
+    namespace: dict[str, Any] = dict(plan.type_names)
+    namespace["__name__"] = "graphseq.generated"
+    namespace["__loader__"] = _SourceLoader(source)
+    if eager:
+        namespace[note] = _note_adder(plan, filename, line_to_step)
+    return Code(source, filename, namespace, line_to_step)
+
+
+def compile_forward(code: Code) -> types.FunctionType:
+    """Compile ``code`` into a function whose source ``linecache`` serves until it is freed."""
+    compiled = compile(code.source, code.filename, "exec", dont_inherit=True)
+    scope: dict[str, Any] = {}
+    exec(compiled, code.globals, scope)  # the source comes from the plan, never from user text
+    fn: types.FunctionType = scope["forward"]
+    linecache.cache[code.filename] = (
+        len(code.source),
+        None,
+        code.source.splitlines(True),
+        code.filename,
+    )
+    weakref.finalize(fn, linecache.cache.pop, code.filename, None)
+    return fn
+
+
+class _SourceLoader:
+    """A PEP 302 ``get_source`` so ``linecache.lazycache`` can refill a cleared cache."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+
+    def get_source(self, name: str) -> str:
+        return self._source
+
+
+def _note_adder(
+    plan: Plan, filename: str, line_to_step: dict[int, int]
+) -> Callable[[Any, BaseException], None]:
+    steps = plan.steps
+
+    def add_step_note(model: Any, error: BaseException) -> None:
+        tb = error.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == filename:
+                index = line_to_step.get(tb.tb_lineno)
+                if index is not None:
+                    step = steps[index]
+                    error.add_note(
+                        f"graphseq: raised in step {index} ({step.name!r}): {step.header_text}"
+                    )
+                return
+            tb = tb.tb_next
+
+    return add_step_note

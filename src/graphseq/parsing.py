@@ -1,0 +1,398 @@
+"""Grammar of headers (``'x, edge_index -> x1'``) and input args (``'x: Tensor, batch'``).
+
+Strings become small immutable records. Python's ``ast`` does the tokenising; only names,
+packed lists/tuples of names, keywords, type expressions and literal defaults are accepted,
+so nothing a user writes can ever become code. This module knows nothing of torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import HeaderError, span_of
+
+RESERVED = frozenset({"self"})
+
+Pack = Literal["", "list", "tuple"]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument in a header: ``x``, ``[x1, x2]``, ``(x1, x2)`` or ``kw=x`` / ``kw=[a, b]``."""
+
+    names: tuple[str, ...]
+    pack: Pack = ""
+    keyword: str | None = None
+
+    def __str__(self) -> str:
+        if self.pack == "list":
+            value = f"[{', '.join(self.names)}]"
+        elif self.pack == "tuple":
+            inner = ", ".join(self.names)
+            value = f"({inner},)" if len(self.names) == 1 else f"({inner})"
+        else:
+            value = self.names[0]
+        return f"{self.keyword}={value}" if self.keyword else value
+
+
+@dataclass(frozen=True)
+class Header:
+    """A parsed function header ``ARGS -> OUTS``."""
+
+    args: tuple[Arg, ...]
+    outs: tuple[str, ...]
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The names this header reads, each once, in order of first use."""
+        return tuple(dict.fromkeys(n for arg in self.args for n in arg.names))
+
+    @property
+    def positional(self) -> tuple[Arg, ...]:
+        return tuple(a for a in self.args if a.keyword is None)
+
+    @property
+    def keywords(self) -> tuple[Arg, ...]:
+        return tuple(a for a in self.args if a.keyword is not None)
+
+    def __str__(self) -> str:
+        return f"{', '.join(map(str, self.args))} -> {', '.join(self.outs)}"
+
+    @classmethod
+    def passthrough(cls, names: tuple[str, ...]) -> Header:
+        """The implied header of a headerless step: read ``names`` and rebind them."""
+        return cls(tuple(Arg((n,)) for n in names), names)
+
+
+@dataclass(frozen=True)
+class InputArg:
+    """One model input: a name, an optional type text and an optional literal default."""
+
+    name: str
+    type_repr: str | None = None
+    default: Any = None
+    has_default: bool = False
+
+    def __str__(self) -> str:
+        text = self.name if self.type_repr is None else f"{self.name}: {self.type_repr}"
+        if self.has_default:
+            text += f" = {self.default!r}"
+        return text
+
+
+@dataclass(frozen=True)
+class InputArgs:
+    """Parsed model input args, with the optional return annotation after ``->``."""
+
+    args: tuple[InputArg, ...]
+    return_repr: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args)
+
+    def __str__(self) -> str:
+        text = ", ".join(map(str, self.args))
+        return text if self.return_repr is None else f"{text} -> {self.return_repr}"
+
+
+def split(content: str, sep: str) -> list[str]:
+    """Split ``content`` on the one-character ``sep``, ignoring it inside ``()`` and ``[]``.
+
+    Parts are stripped; a trailing ``sep`` adds no empty part.
+
+    >>> split('x, Tuple[Tensor, Tensor], y', ',')
+    ['x', 'Tuple[Tensor, Tensor]', 'y']
+    """
+    if len(sep) != 1:
+        raise ValueError(f"split() expects a one-character separator (got {sep!r})")
+    parts = [content[a:b].strip() for a, b in _split_spans(content, sep)]
+    if parts and parts[-1] == "" and content.rstrip().endswith(sep):
+        parts.pop()
+    return parts
+
+
+def _split_spans(content: str, sep: str) -> Iterator[tuple[int, int]]:
+    """Spans of the parts of ``content`` between top-level ``sep`` characters."""
+    start = depth = 0
+    for end, char in enumerate(content):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == sep and depth == 0:
+            yield start, end
+            start = end + 1
+    yield start, len(content)
+
+
+def _items(text: str, offset: int = 0) -> list[tuple[str, int, int]]:
+    """Comma-separated items of ``text`` as (stripped text, start, end), checking brackets."""
+    depth = 0
+    for i, char in enumerate(text):
+        depth += char in "(["
+        depth -= char in ")]"
+        if depth < 0:
+            raise HeaderError(
+                "has a closing bracket that was never opened.", span=(offset + i, offset + i + 1)
+            )
+    if depth > 0:
+        i = max(text.rfind("("), text.rfind("["))
+        raise HeaderError("has a bracket that is never closed.", span=(offset + i, offset + i + 1))
+    items = []
+    for a, b in _split_spans(text, ","):
+        part = text[a:b]
+        lead = len(part) - len(part.lstrip())
+        stripped = part.strip()
+        start = offset + a + lead
+        if not stripped:
+            raise HeaderError("has an empty item.", span=(offset + a, offset + max(a, b - 1) + 1))
+        items.append((stripped, start, start + len(stripped)))
+    return items
+
+
+def check_name(name: str, span: tuple[int, int] | None = None) -> str:
+    """``name`` if it is a usable value name, else a ``HeaderError``."""
+    if keyword.iskeyword(name):
+        raise HeaderError(f"uses {name!r}, a Python keyword, as a name.", span=span)
+    if not name.isidentifier():
+        raise HeaderError(f"has {name!r}, which is not a valid name.", span=span)
+    if name in RESERVED:
+        raise HeaderError(f"uses {name!r}, which is reserved for the model itself.", span=span)
+    return name
+
+
+_KINDS = {
+    ast.Attribute: "an attribute access",
+    ast.Call: "a call",
+    ast.Subscript: "a subscript",
+    ast.Constant: "a literal",
+    ast.Starred: "a * unpacking",
+    ast.Lambda: "a lambda",
+    ast.NamedExpr: "an assignment",
+    ast.BinOp: "an operation",
+    ast.UnaryOp: "an operation",
+    ast.BoolOp: "an operation",
+    ast.Compare: "a comparison",
+    ast.Dict: "a dict",
+    ast.Set: "a set",
+}
+
+
+def _kind(node: ast.AST) -> str:
+    return _KINDS.get(type(node), "an expression")
+
+
+def _parse_arg(item: str, start: int) -> Arg:
+    span = (start, start + len(item))
+    try:
+        call = ast.parse(f"_({item})", mode="eval").body
+    except SyntaxError:
+        bare = item.split("=", 1)[-1].strip() if "=" in item else item
+        for word in bare.strip("[]()").split(","):
+            word = word.strip()
+            if word and (keyword.iskeyword(word) or not word.isidentifier()):
+                check_name(word, span_of(item, word) and _shift(span_of(item, word), start))
+        raise HeaderError(f"has {item!r}, which is not valid syntax.", span=span) from None
+    assert isinstance(call, ast.Call)
+    if len(call.args) + len(call.keywords) != 1:
+        raise HeaderError(f"has {item!r}, which is not valid syntax.", span=span)
+    if call.keywords:
+        kw = call.keywords[0]
+        if kw.arg is None:
+            raise HeaderError("uses ** unpacking, which is not supported.", span=span)
+        check_name(kw.arg, span)
+        names, pack = _value(kw.value, item, start)
+        return Arg(names, pack, kw.arg)
+    names, pack = _value(call.args[0], item, start)
+    return Arg(names, pack)
+
+
+def _shift(span: tuple[int, int] | None, by: int) -> tuple[int, int] | None:
+    return None if span is None else (span[0] + by, span[1] + by)
+
+
+def _value(node: ast.expr, item: str, start: int) -> tuple[tuple[str, ...], Pack]:
+    span = (start, start + len(item))
+    if isinstance(node, ast.Name):
+        return (check_name(node.id, span),), ""
+    if isinstance(node, ast.List | ast.Tuple):
+        pack: Pack = "list" if isinstance(node, ast.List) else "tuple"
+        if not node.elts:
+            raise HeaderError(f"packs an empty {pack}.", span=span)
+        names = []
+        for elt in node.elts:
+            if not isinstance(elt, ast.Name):
+                raise HeaderError(
+                    f"packs {_kind(elt)} into a {pack}; only names can be packed.", span=span
+                )
+            names.append(check_name(elt.id, span))
+        return tuple(names), pack
+    raise HeaderError(
+        f"has {item!r}, which is {_kind(node)}; expected a name, a packed [list] or (tuple) "
+        "of names, or a keyword such as edge_weight=w.",
+        span=span,
+    )
+
+
+def parse_header(text: str) -> Header:
+    """Parse ``'x, edge_index, edge_weight=w -> x1'`` into a :class:`Header`.
+
+    >>> str(parse_header('[x1, x2], batch=b -> out'))
+    '[x1, x2], batch=b -> out'
+    """
+    arrows = text.count("->")
+    if arrows != 1:
+        if arrows == 0:
+            raise HeaderError("has no '->' between its inputs and its outputs.", text=text)
+        second = text.index("->", text.index("->") + 2)
+        raise HeaderError("has '->' more than once.", text=text, span=(second, second + 2))
+    left, right = text.split("->")
+    try:
+        if not left.strip():
+            raise HeaderError("has no inputs before '->'.", span=(0, len(left) + 2))
+        if not right.strip():
+            raise HeaderError("has no outputs after '->'.", span=(len(left), len(text)))
+        args = tuple(_parse_arg(item, a) for item, a, _ in _items(left))
+        seen_keyword = False
+        keywords: set[str] = set()
+        for arg, (item, a, b) in zip(args, _items(left)):
+            if arg.keyword is None and seen_keyword:
+                raise HeaderError("has a positional argument after a keyword.", span=(a, b))
+            if arg.keyword is not None:
+                if arg.keyword in keywords:
+                    raise HeaderError(f"passes keyword {arg.keyword!r} twice.", span=(a, b))
+                keywords.add(arg.keyword)
+                seen_keyword = True
+        base = len(left) + 2
+        outs: list[str] = []
+        for item, a, b in _items(right, base):
+            if any(c in item for c in "[]()="):
+                raise HeaderError(
+                    f"has {item!r} among its outputs; outputs are plain names.", span=(a, b)
+                )
+            name = check_name(item, (a, b))
+            if name in outs:
+                raise HeaderError(f"writes {name!r} twice.", span=(a, b))
+            outs.append(name)
+    except HeaderError as error:
+        raise HeaderError(error.reason, text, error.span, error.hint) from None
+    return Header(args, tuple(outs))
+
+
+# Input args ------------------------------------------------------------------------------------
+
+
+def parse_input_args(text: str) -> InputArgs:
+    """Parse ``'x: Tensor, edge_weight: Optional[Tensor] = None -> Tensor'``.
+
+    >>> parse_input_args('x, edge_weight: OptTensor = None').names
+    ('x', 'edge_weight')
+    """
+    if text.count("->") > 1:
+        second = text.index("->", text.index("->") + 2)
+        raise HeaderError(
+            "Input args have '->' more than once.", text=text, span=(second, second + 2)
+        )
+    left, _, right = text.partition("->")
+    try:
+        if not left.strip():
+            raise HeaderError("Input args are empty: a model needs at least one input.")
+        args: list[InputArg] = []
+        for item, a, b in _items(left):
+            arg = _parse_input_arg(item, a)
+            if arg.name in [x.name for x in args]:
+                raise HeaderError(f"Input args name {arg.name!r} twice.", span=(a, b))
+            if args and args[-1].has_default and not arg.has_default:
+                raise HeaderError(
+                    f"Input {arg.name!r} has no default but follows one that has.", span=(a, b)
+                )
+            args.append(arg)
+        return_repr = None
+        if _:
+            return_repr = right.strip()
+            if not return_repr:
+                raise HeaderError(
+                    "Input args have '->' but no return type after it.",
+                    span=(len(left), len(text)),
+                )
+            check_type(return_repr, len(left) + 2 + right.index(return_repr))
+    except HeaderError as error:
+        raise HeaderError(error.reason, text, error.span, error.hint) from None
+    return InputArgs(tuple(args), return_repr)
+
+
+def _parse_input_arg(item: str, start: int) -> InputArg:
+    span = (start, start + len(item))
+    try:
+        tree = ast.parse(f"def _({item}): pass")
+    except SyntaxError:
+        name = item.split(":")[0].split("=")[0].strip()
+        check_name(name, _shift(span_of(item, name), start) or span)
+        raise HeaderError(f"Input {item!r} is not valid syntax.", span=span) from None
+    func = tree.body[0]
+    assert isinstance(func, ast.FunctionDef)
+    params = func.args
+    if params.vararg or params.kwarg or params.kwonlyargs or params.posonlyargs:
+        raise HeaderError(f"Input {item!r} must be a plain name.", span=span)
+    if len(params.args) != 1:
+        raise HeaderError(f"Input {item!r} is not valid syntax.", span=span)
+    param = params.args[0]
+    name = check_name(param.arg, span)
+    type_repr = None
+    if param.annotation is not None:
+        type_repr = ast.get_source_segment(f"def _({item}): pass", param.annotation)
+        assert type_repr is not None
+        check_type(type_repr, start + item.index(":") + 1)
+    if params.defaults:
+        return InputArg(name, type_repr, _literal(params.defaults[0], item, start), True)
+    return InputArg(name, type_repr)
+
+
+def _literal(node: ast.expr, item: str, start: int) -> Any:
+    value = node.operand if isinstance(node, ast.UnaryOp) else node
+    if isinstance(value, ast.Constant) and (
+        not isinstance(node, ast.UnaryOp)
+        or (isinstance(node.op, ast.USub | ast.UAdd) and type(value.value) in (int, float))
+    ):
+        return ast.literal_eval(node)
+    raise HeaderError(
+        "Input default must be a literal (None, a number, a string or True/False).",
+        span=(start, start + len(item)),
+    )
+
+
+def check_type(text: str, start: int = 0) -> ast.expr:
+    """Parse a type expression, allowing only names, dotted names, subscripts and ``|``."""
+    span = (start, start + len(text))
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise HeaderError(f"Type {text!r} is not valid syntax.", span=span) from None
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and sub.attr.startswith("_"):
+            raise HeaderError(f"Type {text!r} reaches a private attribute.", span=span)
+        if isinstance(sub, ast.Constant) and not (sub.value is None or sub.value is Ellipsis):
+            raise HeaderError(f"Type {text!r} contains a literal.", span=span)
+        if isinstance(sub, ast.BinOp) and not isinstance(sub.op, ast.BitOr):
+            raise HeaderError(f"Type {text!r} contains an operation.", span=span)
+        if not isinstance(sub, _TYPE_NODES):
+            raise HeaderError(f"Type {text!r} contains {_kind(sub)}.", span=span)
+    return node
+
+
+_TYPE_NODES = (
+    ast.Name,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Tuple,
+    ast.List,
+    ast.Constant,
+    ast.BinOp,
+    ast.BitOr,
+    ast.Load,
+)

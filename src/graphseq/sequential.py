@@ -1,0 +1,229 @@
+"""The ``nn.Module``: children, the plan, and the generated forward. Nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, overload
+
+import torch
+
+from .codegen import Variant, compile_forward, generate
+from .parsing import InputArgs
+from .plan import Entry, Plan, build_plan, slice_plan
+from .signature import Child, Signature, caller_namespace
+
+
+class Sequential(torch.nn.Module):
+    """A GNN declared as input args plus ``(module, 'args -> outs')`` steps.
+
+    Each instance gets its own generated ``forward`` (``model.code`` shows it), checked
+    when the model is built.
+
+    >>> from torch.nn import Linear, ReLU
+    >>> from torch_geometric.nn import GCNConv
+    >>> model = Sequential('x, edge_index', [
+    ...     (GCNConv(16, 64), 'x, edge_index -> x'),
+    ...     ReLU(inplace=True),
+    ...     (Linear(64, 7), 'x -> x'),
+    ... ])
+    >>> model(torch.randn(4, 16), torch.tensor([[0, 1, 2], [1, 2, 3]])).shape
+    torch.Size([4, 7])
+    """
+
+    __jit_ignored_attributes__ = ["_plan"]
+    __jit_unused_properties__ = ["code", "plan", "signature", "headers"]
+
+    def __init__(
+        self,
+        input_args: str,
+        modules: Any,
+        outputs: str | Iterable[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if outputs is not None and not isinstance(outputs, str):
+            outputs = tuple(outputs)
+        self._adopt(*build_plan(input_args, modules, outputs, caller_namespace(), taken=_TAKEN))
+
+    def _adopt(self, plan: Plan, entries: list[Entry]) -> None:
+        """Hold ``entries`` as children (modules registered, functions as attributes)."""
+        if "_plan" in self.__dict__:
+            for step in self._plan.steps:
+                self._modules.pop(step.name, None)
+                self.__dict__.pop(step.name, None)
+        for entry in entries:
+            if isinstance(entry.fn, torch.nn.Module):
+                self._modules[entry.name] = entry.fn
+            else:
+                self.__dict__[entry.name] = entry.fn
+        self._plan = plan
+        self._install()
+
+    # The generated forward ----------------------------------------------------------------
+
+    def _install(self, variant: Variant = "eager") -> None:
+        """Give this instance a class of its own whose ``forward`` is generated from the plan."""
+        code = generate(self._plan, variant)
+        base = _user_class(type(self))
+        cls = type(
+            base.__name__,
+            (base,),
+            {
+                "forward": compile_forward(code),
+                "__module__": base.__module__,
+                "__qualname__": base.__qualname__,
+                "__doc__": base.__doc__,
+                "_graphseq_source": code.source,
+            },
+        )
+        self.__class__ = cls
+
+    @property
+    def code(self) -> str:
+        """The Python source of this model's ``forward``."""
+        return type(self).__dict__["_graphseq_source"]  # type: ignore[no-any-return]
+
+    def __prepare_scriptable__(self) -> Sequential:
+        """Hand TorchScript a shallow twin whose forward uses plain ``self.name`` calls."""
+        twin = object.__new__(_user_class(type(self)))
+        twin.__dict__.update(self.__dict__)
+        twin.__dict__["_modules"] = dict(self._modules)
+        twin._install("script")
+        return twin
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        state = dict(self.__dict__)
+        return (_restore, (_user_class(type(self)), state))
+
+    # Introspection ------------------------------------------------------------------------
+
+    @property
+    def plan(self) -> Plan:
+        """The checked dataflow this model was generated from."""
+        return self._plan
+
+    @property
+    def signature(self) -> Signature:
+        """The model's inputs and return type."""
+        return self._plan.signature
+
+    @property
+    def headers(self) -> list[Child]:
+        """Each step's name, the names it reads and the names it writes."""
+        return self._plan.children
+
+    def reset_parameters(self) -> None:
+        """Reset the parameters of every child that can."""
+        for child in self._children_in_order():
+            reset = getattr(child, "reset_parameters", None)
+            if callable(reset):
+                reset()
+
+    def __len__(self) -> int:
+        return len(self._plan.steps)
+
+    def _children_in_order(self) -> Iterator[Callable[..., Any]]:
+        for step in self._plan.steps:
+            yield self._child(step.name)
+
+    def _child(self, name: str) -> Callable[..., Any]:
+        return self._modules[name] if name in self._modules else self.__dict__[name]  # type: ignore[return-value]
+
+    @overload
+    def __getitem__(self, idx: int | str) -> Callable[..., Any]: ...
+    @overload
+    def __getitem__(self, idx: slice) -> Sequential: ...
+
+    def __getitem__(self, idx: int | str | slice) -> Any:
+        if isinstance(idx, slice):
+            inputs, entries = slice_plan(self._plan, idx, self._child)
+            return _from_parts(type(self), inputs, entries, self._plan.type_names)
+        if isinstance(idx, str):
+            for step in self._plan.steps:
+                if step.name == idx:
+                    return self._child(idx)
+            raise KeyError(f"no step named {idx!r}; steps: {[s.name for s in self._plan.steps]}")
+        steps = self._plan.steps
+        if not -len(steps) <= idx < len(steps):
+            raise IndexError(f"step index {idx} is out of range for {len(steps)} steps")
+        return self._child(steps[idx].name)
+
+    def __repr__(self) -> str:
+        rows = [
+            f"  ({s.index}) - {self._child(s.name)}: {s.header}" for s in self._plan.steps
+        ]
+        return f"{type(self).__name__}(\n" + "\n".join(rows) + "\n)"
+
+    # Editing ------------------------------------------------------------------------------
+
+    def append(self, module: Callable[..., Any], header: str | None = None) -> Sequential:
+        """Add a step at the end; the model is checked and regenerated, or left unchanged."""
+        return self.insert(len(self), module, header)
+
+    def insert(
+        self, index: int, module: Callable[..., Any], header: str | None = None
+    ) -> Sequential:
+        """Add a step before ``index``; the model is checked and regenerated, or left unchanged."""
+        items = self._items()
+        items.insert(index if index >= 0 else len(items) + index, (None, module, header))
+        self._rebuild(items)
+        return self
+
+    def extend(self, steps: Iterable[Any]) -> Sequential:
+        """Append several ``module`` or ``(module, header)`` items at once."""
+        items = self._items()
+        for item in steps:
+            module, header = item if isinstance(item, tuple) else (item, None)
+            items.append((None, module, header))
+        self._rebuild(items)
+        return self
+
+    def _items(self) -> list[tuple[str | None, Callable[..., Any], str | None]]:
+        return [(s.name, self._child(s.name), s.text) for s in self._plan.steps]
+
+    def _rebuild(self, items: list[tuple[str | None, Callable[..., Any], str | None]]) -> None:
+        used = {name for name, _, _ in items if name is not None}
+        named: dict[str, Any] = {}
+        for i, (name, module, header) in enumerate(items):
+            if name is None:
+                name = _free_name(i, used)
+                used.add(name)
+            named[name] = module if header is None else (module, header)
+        outputs = self._plan.outputs if self._plan.explicit_outputs else None
+        plan = self._plan
+        self._adopt(*build_plan(plan.inputs, named, outputs, plan.type_names, taken=_TAKEN))
+
+
+def _free_name(index: int, used: set[str]) -> str:
+    name = f"module_{index}"
+    n = index
+    while name in used:
+        n += 1
+        name = f"module_{n}"
+    return name
+
+
+def _user_class(cls: type) -> type:
+    """The class the user instantiated, behind the generated per-instance class."""
+    while "_graphseq_source" in cls.__dict__:
+        cls = cls.__bases__[0]
+    return cls
+
+
+def _restore(cls: type[Sequential], state: dict[str, Any]) -> Sequential:
+    """Unpickle: put the state back and generate the forward again."""
+    model = cls.__new__(cls)
+    torch.nn.Module.__setstate__(model, state)
+    model._install()
+    return model
+
+
+def _from_parts(
+    cls: type[Sequential], inputs: InputArgs, entries: dict[str, Any], namespace: Any
+) -> Sequential:
+    model = cls.__new__(cls)
+    torch.nn.Module.__init__(model)
+    model._adopt(*build_plan(inputs, entries, None, namespace, taken=_TAKEN))
+    return model
+
+
+_TAKEN = frozenset(dir(Sequential)) | frozenset(vars(torch.nn.Module())) | {"_plan"}

@@ -1,0 +1,178 @@
+"""The model's call signature: parsed input args with their types resolved, never evaluated."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import sys
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from .errors import HeaderError
+from .parsing import InputArgs, check_type
+
+
+class Parameter(NamedTuple):
+    """One input of a model: name, resolved type, type as written, default."""
+
+    name: str
+    type: Any
+    type_repr: str
+    default: Any
+
+
+class Signature(NamedTuple):
+    """A model's inputs by name, and its return type."""
+
+    param_dict: dict[str, Parameter]
+    return_type: Any
+    return_type_repr: str
+
+
+class Child(NamedTuple):
+    """One step as the reference reports it: its name, the names it reads and writes."""
+
+    name: str
+    param_names: list[str]
+    return_names: list[str]
+
+
+_PYG_TYPING = "torch_geometric.typing"
+
+
+def default_namespace() -> dict[str, Any]:
+    """Names a type string may use without importing anything: typing, torch and Tensor."""
+    names: dict[str, Any] = {n: getattr(typing, n) for n in typing.__all__}
+    names.update(torch=torch, Tensor=Tensor, typing=typing)
+    return names
+
+
+_DEFAULTS = default_namespace()
+
+
+def _pyg_name(name: str) -> Any:
+    """A name from PyG's typing aliases (``Adj``, ``OptTensor``...) when PyG is installed."""
+    module = sys.modules.get(_PYG_TYPING)
+    if module is None:
+        try:
+            import torch_geometric.typing as module  # noqa: PLC0415
+        except ImportError:
+            raise KeyError(name) from None
+    if name.startswith("_") or not hasattr(module, name):
+        raise KeyError(name)
+    return getattr(module, name)
+
+
+def lookup(name: str, namespace: Mapping[str, Any]) -> Any:
+    """Resolve a bare name: the given namespace, then typing/torch, PyG, builtins."""
+    for source in (namespace, _DEFAULTS):
+        if name in source:
+            return source[name]
+    try:
+        return _pyg_name(name)
+    except KeyError:
+        pass
+    if hasattr(builtins, name) and isinstance(getattr(builtins, name), type):
+        return getattr(builtins, name)
+    raise KeyError(name)
+
+
+def eval_type(value: Any, globals: Mapping[str, Any] | None = None) -> Any:
+    """Return the type a type string names; a non-string passes through.
+
+    Only names, dotted names, subscripts and ``|`` are resolved: nothing is evaluated.
+
+    >>> eval_type('Optional[Tensor]', {})
+    typing.Optional[torch.Tensor]
+    """
+    namespace = globals or {}
+    return _eval(value, lambda name: lookup(name, namespace))
+
+
+def _eval(value: Any, find: Callable[[str], Any]) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return _resolve(check_type(value), find)
+    except KeyError as error:
+        raise HeaderError(
+            f"Type {value!r} uses {error.args[0]!r}, which is not defined.", text=value
+        ) from None
+
+
+def _resolve(node: ast.expr, find: Callable[[str], Any]) -> Any:
+    if isinstance(node, ast.Name):
+        return find(node.id)
+    if isinstance(node, ast.Attribute):
+        return getattr(_resolve(node.value, find), node.attr)
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Tuple):
+        return tuple(_resolve(e, find) for e in node.elts)
+    if isinstance(node, ast.List):
+        return [_resolve(e, find) for e in node.elts]
+    if isinstance(node, ast.BinOp):
+        return typing.Union[_resolve(node.left, find), _resolve(node.right, find)]  # noqa: UP007
+    if isinstance(node, ast.Subscript):
+        base = _resolve(node.value, find)
+        if not _subscriptable(base):
+            raise HeaderError(f"{ast.unparse(node.value)!r} is not a generic type.")
+        return base[_resolve(node.slice, find)]
+    raise HeaderError(f"{ast.unparse(node)!r} is not a type.")  # pragma: no cover
+
+
+def _subscriptable(base: Any) -> bool:
+    module = getattr(base, "__module__", "")
+    return isinstance(base, type) or module in ("typing", "typing_extensions", "collections.abc")
+
+
+def resolve_signature(
+    inputs: InputArgs, namespace: Mapping[str, Any]
+) -> tuple[Signature, dict[str, Any]]:
+    """Resolve parsed input args to a :class:`Signature`, plus the names its types use.
+
+    Untyped inputs are ``Tensor`` (``Optional[Tensor]`` with a ``None`` default, the default's
+    type with another default), as in the reference.
+    """
+    params: dict[str, Parameter] = {}
+    used: dict[str, Any] = {}
+    for arg in inputs.args:
+        type_repr = arg.type_repr or _implied_type(arg.default, arg.has_default)
+        default = arg.default if arg.has_default else inspect.Parameter.empty
+        params[arg.name] = Parameter(arg.name, _resolve_text(type_repr, namespace, used),
+                                     type_repr, default)
+    return_repr = inputs.return_repr or "Tensor"
+    return_type = _resolve_text(return_repr, namespace, used)
+    return Signature(params, return_type, return_repr), used
+
+
+def _implied_type(default: Any, has_default: bool) -> str:
+    if not has_default:
+        return "Tensor"
+    if default is None:
+        return "Optional[Tensor]"
+    return type(default).__name__
+
+
+def _resolve_text(type_repr: str, namespace: Mapping[str, Any], used: dict[str, Any]) -> Any:
+    def find(name: str) -> Any:
+        used[name] = lookup(name, namespace)
+        return used[name]
+
+    return _eval(type_repr, find)
+
+
+def caller_namespace(skip_package: str = "graphseq") -> dict[str, Any]:
+    """The globals of the nearest frame outside ``skip_package`` (read, never imported)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != skip_package and not name.startswith(skip_package + "."):
+            return frame.f_globals
+        frame = frame.f_back  # type: ignore[assignment]
+    return {}
