@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, overload
 
 import torch
@@ -30,7 +32,7 @@ class Sequential(torch.nn.Module):
     torch.Size([4, 7])
     """
 
-    __jit_ignored_attributes__ = ["_plan"]
+    __jit_ignored_attributes__ = ["_plan", "_shapes"]
     __jit_unused_properties__ = ["code", "plan", "signature", "headers"]
 
     def __init__(
@@ -153,6 +155,38 @@ class Sequential(torch.nn.Module):
         ]
         return f"{type(self).__name__}(\n" + "\n".join(rows) + "\n)"
 
+    # Tools on top of the plan (summary.py, viz.py, config.py) ---------------------------------
+
+    def summary(self, *example_args: Any, **example_kwargs: Any) -> str:
+        """A table of the steps; with example inputs, their output shapes and dtypes too."""
+        from .summary import summarize
+
+        return summarize(self, *example_args, **example_kwargs)
+
+    def to_dot(self) -> str:
+        """Graphviz DOT source of the dataflow."""
+        from .viz import to_dot
+
+        return to_dot(self)
+
+    def to_mermaid(self) -> str:
+        """A Mermaid flowchart of the dataflow, ready to paste into Markdown."""
+        from .viz import to_mermaid
+
+        return to_mermaid(self)
+
+    def draw(self, path: str | os.PathLike[str]) -> Path:
+        """Render the diagram to SVG or PNG (by suffix) with Graphviz's ``dot``."""
+        from .viz import draw
+
+        return draw(self, path)
+
+    def to_config(self) -> dict[str, Any]:
+        """The model as a config dict that ``graphseq.from_config`` builds back."""
+        from .config import to_config
+
+        return to_config(self)
+
     # Editing ------------------------------------------------------------------------------
 
     def append(self, module: Callable[..., Any], header: str | None = None) -> Sequential:
@@ -226,4 +260,4 @@ def _from_parts(
     return model
 
 
-_TAKEN = frozenset(dir(Sequential)) | frozenset(vars(torch.nn.Module())) | {"_plan"}
+_TAKEN = frozenset(dir(Sequential)) | frozenset(vars(torch.nn.Module())) | {"_plan", "_shapes"}
