@@ -15,10 +15,13 @@ from __future__ import annotations
 import inspect
 import itertools
 import linecache
+import threading
 import types
 import weakref
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from .plan import Plan, Step
@@ -85,8 +88,47 @@ def _target(step: Step, variant: Variant, modules: str) -> str:
     return f"{modules}[{step.name!r}]"
 
 
+@dataclass(frozen=True)
+class _Text:
+    source: str
+    line_to_step: dict[int, int]
+    note: str  # the global name of the note-adding handler
+
+
 def generate(plan: Plan, variant: Variant = "eager") -> Code:
-    """Write the ``forward`` source for ``plan``."""
+    """Write the ``forward`` source for ``plan`` (cached for plans of equal key)."""
+    text = _text(plan, variant)
+    filename = f"<graphseq.Sequential-{next(_counter)}>"
+    namespace: dict[str, Any] = dict(plan.type_names)
+    namespace["__name__"] = "graphseq.generated"
+    namespace["__loader__"] = _SourceLoader(text.source)
+    if variant == "eager":
+        namespace[text.note] = _note_adder(plan, filename, text.line_to_step)
+    return Code(text.source, filename, namespace, text.line_to_step)
+
+
+_TEXTS: OrderedDict[tuple[Hashable, Variant], _Text] = OrderedDict()
+_TEXTS_LOCK = threading.Lock()
+
+
+def _text(plan: Plan, variant: Variant) -> _Text:
+    if plan.key is None:
+        return _write(plan, variant)
+    key = (plan.key, variant)
+    with _TEXTS_LOCK:
+        hit = _TEXTS.get(key)
+        if hit is not None:
+            _TEXTS.move_to_end(key)
+            return hit
+    text = _write(plan, variant)
+    with _TEXTS_LOCK:
+        _TEXTS[key] = text
+        if len(_TEXTS) > 256:
+            _TEXTS.popitem(last=False)
+    return text
+
+
+def _write(plan: Plan, variant: Variant) -> _Text:
     names = _Namespace(_value_names(plan) | set(plan.type_names))
     modules = names.fresh("modules")
     error = names.fresh("error")
@@ -111,22 +153,13 @@ def generate(plan: Plan, variant: Variant = "eager") -> Code:
         lines.append(f"    except Exception as {error}:")
         lines.append(f"        {note}(self, {error})")
         lines.append("        raise")
-    source = "\n".join(lines) + "\n"
-
-    filename = f"<graphseq.Sequential-{next(_counter)}>"
-    namespace: dict[str, Any] = dict(plan.type_names)
-    namespace["__name__"] = "graphseq.generated"
-    namespace["__loader__"] = _SourceLoader(source)
-    if eager:
-        namespace[note] = _note_adder(plan, filename, line_to_step)
-    return Code(source, filename, namespace, line_to_step)
+    return _Text("\n".join(lines) + "\n", line_to_step, note)
 
 
 def compile_forward(code: Code) -> types.FunctionType:
     """Compile ``code`` into a function whose source ``linecache`` serves until it is freed."""
-    compiled = compile(code.source, code.filename, "exec", dont_inherit=True)
     scope: dict[str, Any] = {}
-    exec(compiled, code.globals, scope)  # the source comes from the plan, never from user text
+    exec(_compiled(code.source, code.filename), code.globals, scope)  # source from the plan
     fn: types.FunctionType = scope["forward"]
     linecache.cache[code.filename] = (
         len(code.source),
@@ -136,6 +169,21 @@ def compile_forward(code: Code) -> types.FunctionType:
     )
     weakref.finalize(fn, linecache.cache.pop, code.filename, None)
     return fn
+
+
+def _compiled(source: str, filename: str) -> types.CodeType:
+    """Byte code for ``source``, compiled once per distinct source and renamed per model."""
+    module = _compile_source(source)
+    consts = tuple(
+        c.replace(co_filename=filename) if isinstance(c, types.CodeType) else c
+        for c in module.co_consts
+    )
+    return module.replace(co_filename=filename, co_consts=consts)
+
+
+@lru_cache(maxsize=256)
+def _compile_source(source: str) -> types.CodeType:
+    return compile(source, "<graphseq>", "exec", dont_inherit=True)
 
 
 class _SourceLoader:

@@ -11,6 +11,7 @@ import ast
 import keyword
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from .errors import HeaderError, span_of
@@ -46,16 +47,16 @@ class Header:
     args: tuple[Arg, ...]
     outs: tuple[str, ...]
 
-    @property
+    @cached_property
     def reads(self) -> tuple[str, ...]:
         """The names this header reads, each once, in order of first use."""
         return tuple(dict.fromkeys(n for arg in self.args for n in arg.names))
 
-    @property
+    @cached_property
     def positional(self) -> tuple[Arg, ...]:
         return tuple(a for a in self.args if a.keyword is None)
 
-    @property
+    @cached_property
     def keywords(self) -> tuple[Arg, ...]:
         return tuple(a for a in self.args if a.keyword is not None)
 
@@ -63,6 +64,7 @@ class Header:
         return f"{', '.join(map(str, self.args))} -> {', '.join(self.outs)}"
 
     @classmethod
+    @lru_cache(maxsize=1024)
     def passthrough(cls, names: tuple[str, ...]) -> Header:
         """The implied header of a headerless step: read ``names`` and rebind them."""
         return cls(tuple(Arg((n,)) for n in names), names)
@@ -239,6 +241,7 @@ def _value(node: ast.expr, item: str, start: int) -> tuple[tuple[str, ...], Pack
     )
 
 
+@lru_cache(maxsize=4096)
 def parse_header(text: str) -> Header:
     """Parse ``'x, edge_index, edge_weight=w -> x1'`` into a :class:`Header`.
 
@@ -260,7 +263,7 @@ def parse_header(text: str) -> Header:
         args = tuple(_parse_arg(item, a) for item, a, _ in _items(left))
         seen_keyword = False
         keywords: set[str] = set()
-        for arg, (item, a, b) in zip(args, _items(left)):
+        for arg, (_, a, b) in zip(args, _items(left), strict=True):
             if arg.keyword is None and seen_keyword:
                 raise HeaderError("has a positional argument after a keyword.", span=(a, b))
             if arg.keyword is not None:
@@ -287,6 +290,7 @@ def parse_header(text: str) -> Header:
 # Input args ------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)
 def parse_input_args(text: str) -> InputArgs:
     """Parse ``'x: Tensor, edge_weight: Optional[Tensor] = None -> Tensor'``.
 
@@ -366,6 +370,7 @@ def _literal(node: ast.expr, item: str, start: int) -> Any:
     )
 
 
+@lru_cache(maxsize=1024)
 def check_type(text: str, start: int = 0) -> ast.expr:
     """Parse a type expression, allowing only names, dotted names, subscripts and ``|``."""
     span = (start, start + len(text))

@@ -6,14 +6,15 @@ codegen all read the :class:`Plan`; none of them re-parses a header.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import types
 import warnings
-from collections.abc import Callable, Container, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
 
 import torch
 
@@ -62,6 +63,7 @@ class Plan:
     outputs: tuple[str, ...]
     explicit_outputs: bool = False
     type_names: Mapping[str, Any] = field(default_factory=dict)
+    key: Hashable = None  # equal keys give equal steps and equal generated code
 
     @property
     def children(self) -> list[Child]:
@@ -74,20 +76,7 @@ class Plan:
             for k, v in self.type_names.items()
         }
         fields = (self.inputs, self.signature, self.steps, self.outputs, self.explicit_outputs)
-        return (_unpickle_plan, (*fields, names))
-
-    @property
-    def dead_steps(self) -> list[Step]:
-        """Steps none of whose results reach an output."""
-        live = set(self.outputs)
-        dead = []
-        for step in reversed(self.steps):
-            if live.isdisjoint(step.header.outs):
-                dead.append(step)
-                continue
-            live.difference_update(step.header.outs)
-            live.update(step.header.reads)
-        return dead[::-1]
+        return (_unpickle_plan, (*fields, names))  # the key is not kept: it holds callables' facts
 
 
 @dataclass(frozen=True)
@@ -95,13 +84,19 @@ class _ModuleRef:
     name: str
 
 
-def _unpickle_plan(*fields: Any) -> Plan:
-    *head, names = fields
-    names = {
+def _unpickle_plan(
+    inputs: InputArgs,
+    signature: Signature,
+    steps: tuple[Step, ...],
+    outputs: tuple[str, ...],
+    explicit_outputs: bool,
+    names: dict[str, Any],
+) -> Plan:
+    type_names = {
         k: importlib.import_module(v.name) if isinstance(v, _ModuleRef) else v
         for k, v in names.items()
     }
-    return Plan(*head, type_names=names)
+    return Plan(inputs, signature, steps, outputs, explicit_outputs, type_names)
 
 
 def normalize_modules(modules: Any) -> list[tuple[str, Callable[..., Any], str | None]]:
@@ -183,39 +178,14 @@ def build_plan(
         Entry(check_step_name(name, i, taken), fn, text)
         for i, (name, fn, text) in enumerate(normalize_modules(modules))
     ]
-    seen: set[str] = set()
-    for i, entry in enumerate(entries):
-        if entry.name in seen:
-            raise HeaderError(f"reuses the name {entry.name!r}.", where=f"step {i}")
-        seen.add(entry.name)
-
-    defined: dict[str, None] = dict.fromkeys(inputs.names)
-    headers: list[tuple[Header, str | None]] = []
-    for i, entry in enumerate(entries):
-        where = f"step {i} ({entry.name!r})"
-        if entry.text is None:
-            if i == 0:
-                raise HeaderError(
-                    "has no header; the first step needs one, such as 'x, edge_index -> x'.",
-                    where=where,
-                )
-            header = Header.passthrough(headers[-1][0].outs)
-        else:
-            try:
-                header = parse_header(entry.text)
-            except HeaderError as error:
-                raise error.located(where) from None
-            _check_defined(header, entry.text, defined, where)
-        _check_binding(entry.fn, header, entry.text, where)
-        headers.append((header, entry.text))
-        defined.update(dict.fromkeys(header.outs))
-
-    out_names = _parse_outputs(outputs, headers[-1][0].outs, defined)
-    steps = _with_lifetimes(inputs.names, entries, headers, out_names)
-    plan = Plan(inputs, signature, steps, out_names, outputs is not None, type_names)
-    dead = plan.dead_steps
+    specs = tuple(
+        StepSpec(e.name, e.text, _kind(e.fn), _label(e.fn), _params_of(e.fn)) for e in entries
+    )
+    steps, out_names, dead = _dataflow(inputs.names, specs, outputs)
+    plan = Plan(inputs, signature, steps, out_names, outputs is not None, type_names,
+                key=(inputs, specs, outputs))
     if dead:
-        names = ", ".join(f"{s.index} ({s.name!r})" for s in dead)
+        names = ", ".join(f"{steps[i].index} ({steps[i].name!r})" for i in dead)
         warnings.warn(
             f"graphseq: the results of step(s) {names} reach no output of the model.",
             UserWarning,
@@ -224,15 +194,74 @@ def build_plan(
     return plan, entries
 
 
+class StepSpec(NamedTuple):
+    """All the dataflow check needs of one user step; two models with equal specs share a plan."""
+
+    name: str
+    text: str | None
+    kind: Literal["module", "function"]
+    label: str
+    params: _Params | None
+
+
+def _kind(fn: Callable[..., Any]) -> Literal["module", "function"]:
+    return "module" if isinstance(fn, torch.nn.Module) else "function"
+
+
+@lru_cache(maxsize=512)
+def _dataflow(
+    inputs: tuple[str, ...], specs: tuple[StepSpec, ...], outputs: str | tuple[str, ...] | None
+) -> tuple[tuple[Step, ...], tuple[str, ...], tuple[int, ...]]:
+    """Check the steps' headers in order; return the steps, the outputs and the dead steps."""
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        if spec.name in seen:
+            raise HeaderError(f"reuses the name {spec.name!r}.", where=f"step {i}")
+        seen.add(spec.name)
+
+    defined: dict[str, None] = dict.fromkeys(inputs)
+    headers: list[Header] = []
+    for i, spec in enumerate(specs):
+        where = f"step {i} ({spec.name!r})"
+        if spec.text is None:
+            if i == 0:
+                raise HeaderError(
+                    "has no header; the first step needs one, such as 'x, edge_index -> x'.",
+                    where=where,
+                )
+            header = Header.passthrough(headers[-1].outs)
+        else:
+            try:
+                header = parse_header(spec.text)
+            except HeaderError as error:
+                raise error.located(where) from None
+            _check_defined(header, spec.text, defined, where)
+        if spec.params is not None:
+            _check_binding(spec, header, where)
+        headers.append(header)
+        defined.update(dict.fromkeys(header.outs))
+
+    out_names = _parse_outputs(outputs, headers[-1].outs, defined)
+    steps = _with_lifetimes(inputs, specs, headers, out_names)
+    live = set(out_names)
+    dead = []
+    for step in reversed(steps):
+        if live.isdisjoint(step.header.outs):
+            dead.append(step.index)
+            continue
+        live.difference_update(step.header.outs)
+        live.update(step.header.reads)
+    return steps, out_names, tuple(dead[::-1])
+
+
 def _check_defined(header: Header, text: str, defined: Mapping[str, None], where: str) -> None:
     for name in header.reads:
         if name in defined:
             continue
-        known = list(defined)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"defined at this point: {', '.join(known)}."
+        hint = f"defined at this point: {', '.join(defined)}."
+        close = closest(name, list(defined))
         if close:
-            hint += f" Did you mean {close[0]!r}?"
+            hint += f" Did you mean {close!r}?"
         raise HeaderError(
             f"reads {name!r}, which is not defined yet.",
             text=text,
@@ -242,32 +271,126 @@ def _check_defined(header: Header, text: str, defined: Mapping[str, None], where
         )
 
 
-def _signature_of(fn: Callable[..., Any]) -> inspect.Signature | None:
+def closest(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate nearest to ``name`` by edit distance; ties go to the same length, then
+    to the latest candidate. ``None`` when nothing is near."""
+    best: tuple[int, int, int] | None = None
+    choice = None
+    for order, candidate in enumerate(candidates):
+        distance = _edit_distance(name, candidate)
+        if distance > max(1, len(name) // 2):
+            continue
+        key = (distance, abs(len(candidate) - len(name)), -order)
+        if best is None or key < best:
+            best, choice = key, candidate
+    return choice
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+@dataclass(frozen=True, eq=False)
+class _Params:
+    """What binding needs from a signature, read once per function."""
+
+    sig: inspect.Signature
+    slots: tuple[str, ...]  # parameters that can be filled by position
+    posonly: int
+    var_positional: bool
+    keyword_names: frozenset[str]  # parameters that can be filled by keyword
+    var_keyword: bool
+    required: frozenset[str]
+
+    @classmethod
+    def of(cls, sig: inspect.Signature) -> _Params:
+        kinds = inspect.Parameter
+        params = list(sig.parameters.values())
+        slots = tuple(p.name for p in params if p.kind in (kinds.POSITIONAL_ONLY,
+                                                           kinds.POSITIONAL_OR_KEYWORD))
+        return cls(
+            sig,
+            slots,
+            sum(p.kind == kinds.POSITIONAL_ONLY for p in params),
+            any(p.kind == kinds.VAR_POSITIONAL for p in params),
+            frozenset(p.name for p in params if p.kind in (kinds.POSITIONAL_OR_KEYWORD,
+                                                           kinds.KEYWORD_ONLY)),
+            any(p.kind == kinds.VAR_KEYWORD for p in params),
+            frozenset(p.name for p in params if p.default is p.empty
+                      and p.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)),
+        )
+
+    def accepts(self, positional: int, keywords: Iterable[str]) -> bool:
+        """Whether a call with ``positional`` arguments and these keywords binds."""
+        if positional > len(self.slots) and not self.var_positional:
+            return False
+        given = set(self.slots[:positional])
+        for name in keywords:
+            if name in given:
+                return False
+            if name in self.keyword_names:
+                given.add(name)
+            elif not self.var_keyword:
+                return False
+        return self.required <= given
+
+
+_PARAMS: weakref.WeakKeyDictionary[Callable[..., Any], _Params] = weakref.WeakKeyDictionary()
+
+
+def _params_of(fn: Callable[..., Any]) -> _Params | None:
+    """Binding facts for calling ``fn``, cached per plain function (or per class ``forward``)."""
+    key: Any = fn
+    if isinstance(fn, torch.nn.Module) and "forward" not in fn.__dict__:
+        key = type(fn).forward
+    cacheable = isinstance(key, types.FunctionType)
+    if cacheable and key in _PARAMS:
+        return _PARAMS[key]
     target = fn.forward if isinstance(fn, torch.nn.Module) else fn
     try:
-        return inspect.signature(target)
+        params = _Params.of(inspect.signature(target))
     except (TypeError, ValueError):
         return None
+    if cacheable:
+        _PARAMS[key] = params
+    return params
 
 
-def _check_binding(fn: Callable[..., Any], header: Header, text: str | None, where: str) -> None:
-    sig = _signature_of(fn)
-    if sig is None:
+def _check_binding(spec: StepSpec, header: Header, where: str) -> None:
+    params = spec.params
+    assert params is not None
+    if params.accepts(len(header.positional), (str(a.keyword) for a in header.keywords)):
         return
     positional = [a.names for a in header.positional]
-    keywords = {a.keyword: a.names for a in header.keywords}
+    keywords = {str(a.keyword): a.names for a in header.keywords}
     try:
-        sig.bind(*positional, **keywords)
+        params.sig.bind(*positional, **keywords)
     except TypeError as error:
-        label = type(fn).__name__ if isinstance(fn, torch.nn.Module) else getattr(
-            fn, "__name__", type(fn).__name__
-        )
+        label = spec.label
         raise HeaderError(
-            f"passes arguments that {label}{sig} cannot take: {error}.",
-            text=text if text is not None else str(header),
-            hint=f"{label} is called as {label}{sig}.",
+            f"passes arguments that {label} cannot take: {error}.",
+            text=spec.text if spec.text is not None else str(header),
+            hint=f"{label} is called as {label}{plain_signature(params.sig)}.",
             where=where,
         ) from None
+
+
+def _label(fn: Callable[..., Any]) -> str:
+    if isinstance(fn, torch.nn.Module):
+        return type(fn).__name__
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def plain_signature(sig: inspect.Signature) -> inspect.Signature:
+    """``sig`` without annotations: ``(x, edge_index, edge_weight=None)``."""
+    empty = inspect.Parameter.empty
+    params = [p.replace(annotation=empty) for p in sig.parameters.values()]
+    return sig.replace(parameters=params, return_annotation=empty)
 
 
 def _parse_outputs(
@@ -284,26 +407,26 @@ def _parse_outputs(
         raise HeaderError("Outputs are empty: name at least one value.", text=text)
     for name in names:
         if name not in defined:
-            close = difflib.get_close_matches(name, list(defined), n=1)
+            close = closest(name, list(defined))
             raise HeaderError(
                 f"Outputs name {name!r}, which no input or step defines.",
                 text=text,
                 span=span_of(text, name),
                 hint=f"defined: {', '.join(defined)}."
-                + (f" Did you mean {close[0]!r}?" if close else ""),
+                + (f" Did you mean {close!r}?" if close else ""),
             )
     return names
 
 
 def _with_lifetimes(
     inputs: tuple[str, ...],
-    entries: Sequence[Entry],
-    headers: Sequence[tuple[Header, str | None]],
+    specs: Sequence[StepSpec],
+    headers: Sequence[Header],
     outputs: tuple[str, ...],
 ) -> tuple[Step, ...]:
     live = set(outputs)
     releases: list[tuple[str, ...]] = []
-    for header, _ in reversed(headers):
+    for header in reversed(headers):
         touched = dict.fromkeys(header.reads + header.outs)
         releases.append(tuple(n for n in touched if n not in live))
         live.difference_update(header.outs)
@@ -312,11 +435,8 @@ def _with_lifetimes(
 
     steps = []
     defined = dict.fromkeys(inputs)
-    for i, (entry, (header, text), release) in enumerate(zip(entries, headers, releases)):
-        kind: Literal["module", "function"] = (
-            "module" if isinstance(entry.fn, torch.nn.Module) else "function"
-        )
-        steps.append(Step(i, entry.name, header, text, kind, tuple(defined), release))
+    for i, (spec, header, release) in enumerate(zip(specs, headers, releases, strict=True)):
+        steps.append(Step(i, spec.name, header, spec.text, spec.kind, tuple(defined), release))
         defined.update(dict.fromkeys(header.outs))
     return tuple(steps)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 
 from .codegen import Variant, compile_forward, generate
 from .parsing import InputArgs
-from .plan import Entry, Plan, build_plan, slice_plan
+from .plan import Entry, Plan, build_plan, plain_signature, slice_plan
 from .signature import Child, Signature, caller_namespace
 
 
@@ -48,8 +49,9 @@ class Sequential(torch.nn.Module):
 
     def _adopt(self, plan: Plan, entries: list[Entry]) -> None:
         """Hold ``entries`` as children (modules registered, functions as attributes)."""
-        if "_plan" in self.__dict__:
-            for step in self._plan.steps:
+        old: Plan | None = self.__dict__.get("_plan")
+        if old is not None:
+            for step in old.steps:
                 self._modules.pop(step.name, None)
                 self.__dict__.pop(step.name, None)
         for entry in entries:
@@ -66,11 +68,13 @@ class Sequential(torch.nn.Module):
         """Give this instance a class of its own whose ``forward`` is generated from the plan."""
         code = generate(self._plan, variant)
         base = _user_class(type(self))
+        forward = compile_forward(code)
+        forward.__qualname__ = f"{base.__qualname__}.forward"
         cls = type(
             base.__name__,
             (base,),
             {
-                "forward": compile_forward(code),
+                "forward": forward,
                 "__module__": base.__module__,
                 "__qualname__": base.__qualname__,
                 "__doc__": base.__doc__,
@@ -79,14 +83,22 @@ class Sequential(torch.nn.Module):
         )
         self.__class__ = cls
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except TypeError as error:
+            _explain_call(self, error, args, kwargs)
+            raise
+
     @property
     def code(self) -> str:
         """The Python source of this model's ``forward``."""
-        return type(self).__dict__["_graphseq_source"]  # type: ignore[no-any-return]
+        source: str = type(self).__dict__["_graphseq_source"]
+        return source
 
     def __prepare_scriptable__(self) -> Sequential:
         """Hand TorchScript a shallow twin whose forward uses plain ``self.name`` calls."""
-        twin = object.__new__(_user_class(type(self)))
+        twin: Sequential = object.__new__(_user_class(type(self)))
         twin.__dict__.update(self.__dict__)
         twin.__dict__["_modules"] = dict(self._modules)
         twin._install("script")
@@ -225,6 +237,17 @@ class Sequential(torch.nn.Module):
         outputs = self._plan.outputs if self._plan.explicit_outputs else None
         plan = self._plan
         self._adopt(*build_plan(plan.inputs, named, outputs, plan.type_names, taken=_TAKEN))
+
+
+def _explain_call(
+    model: Sequential, error: TypeError, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Add the model's signature to a ``TypeError`` caused by how ``forward`` was called."""
+    sig = inspect.signature(model.forward)
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError:
+        error.add_note(f"graphseq: this model is called as forward{plain_signature(sig)}")
 
 
 def _free_name(index: int, used: set[str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import builtins
 import inspect
 import sys
@@ -13,7 +14,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .errors import HeaderError
+from .errors import HeaderError, span_of
 from .parsing import InputArgs, check_type
 
 
@@ -60,7 +61,7 @@ def _pyg_name(name: str) -> Any:
     module = sys.modules.get(_PYG_TYPING)
     if module is None:
         try:
-            import torch_geometric.typing as module  # noqa: PLC0415
+            module = importlib.import_module(_PYG_TYPING)
         except ImportError:
             raise KeyError(name) from None
     if name.startswith("_") or not hasattr(module, name):
@@ -144,10 +145,10 @@ def resolve_signature(
     for arg in inputs.args:
         type_repr = arg.type_repr or _implied_type(arg.default, arg.has_default)
         default = arg.default if arg.has_default else inspect.Parameter.empty
-        params[arg.name] = Parameter(arg.name, _resolve_text(type_repr, namespace, used),
-                                     type_repr, default)
+        resolved = _resolve_text(type_repr, namespace, used, str(inputs), f"Input {arg.name!r}")
+        params[arg.name] = Parameter(arg.name, resolved, type_repr, default)
     return_repr = inputs.return_repr or "Tensor"
-    return_type = _resolve_text(return_repr, namespace, used)
+    return_type = _resolve_text(return_repr, namespace, used, str(inputs), "The return type")
     return Signature(params, return_type, return_repr), used
 
 
@@ -159,12 +160,25 @@ def _implied_type(default: Any, has_default: bool) -> str:
     return type(default).__name__
 
 
-def _resolve_text(type_repr: str, namespace: Mapping[str, Any], used: dict[str, Any]) -> Any:
+def _resolve_text(
+    type_repr: str, namespace: Mapping[str, Any], used: dict[str, Any], text: str, what: str
+) -> Any:
     def find(name: str) -> Any:
         used[name] = lookup(name, namespace)
         return used[name]
 
-    return _eval(type_repr, find)
+    try:
+        return _resolve(check_type(type_repr), find)
+    except KeyError as error:
+        reason = f"{what} has type {type_repr!r}, which uses {error.args[0]!r}: it is not defined."
+    except HeaderError as error:
+        reason = f"{what} has type {type_repr!r}: {error.reason}"
+    raise HeaderError(
+        reason,
+        text=text,
+        span=span_of(text, type_repr),
+        hint="types come from typing, torch, torch_geometric.typing and the calling module.",
+    )
 
 
 def caller_namespace(skip_package: str = "graphseq") -> dict[str, Any]:
