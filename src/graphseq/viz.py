@@ -154,7 +154,7 @@ def to_dot(model: Sequential, direction: Direction = "TB") -> str:
     nodes, edges = _graph(model)
     out = [
         "digraph graphseq {",
-        f'  graph [rankdir={direction}, bgcolor="white", nodesep=0.3, ranksep=0.35, '
+        f'  graph [rankdir={direction}, bgcolor="white", nodesep=0.4, ranksep=0.45, '
         'fontname="Helvetica"];',
         '  node [fontname="Helvetica", fontsize=12, margin="0.15,0.06"];',
         '  edge [fontname="Helvetica", fontsize=10, color="#64748b", fontcolor="#334155", '
@@ -178,9 +178,9 @@ def to_dot(model: Sequential, direction: Direction = "TB") -> str:
         attrs = f" [label={_dot_lines(lines)}]" if lines else ""
         out.append(f'  "{edge.src}" -> "{edge.dst}"{attrs};')
     for kind, rank in (("input", "source"), ("output", "sink")):
-        ids = [f'"{n.id}"' for n in nodes if n.kind == kind]
-        order = f" {' -> '.join(ids)} [style=invis];" if len(ids) > 1 else ""
-        out.append(f"  {{rank={rank}; {'; '.join(ids)};{order}}}")
+        # No invisible edges to keep the inputs in order: they make dot loop edges around.
+        ids = " ".join(f'"{n.id}";' for n in nodes if n.kind == kind)
+        out.append(f"  {{rank={rank}; {ids}}}")
     out.append("}")
     return "\n".join(out) + "\n"
 
