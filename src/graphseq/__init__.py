@@ -1,5 +1,7 @@
 """graphseq: a correct, fast, drop-in ``Sequential`` container for graph neural networks."""
 
+from . import registry
+from .config import from_config
 from .errors import HeaderError
 from .parsing import split
 from .sequential import Sequential
@@ -13,7 +15,9 @@ __all__ = [
     "Sequential",
     "Signature",
     "eval_type",
+    "from_config",
     "module_from_template",
+    "registry",
     "split",
 ]
 __version__ = "0.1.0"
