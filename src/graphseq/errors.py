@@ -35,15 +35,18 @@ class HeaderError(ValueError):
 
     def _render(self) -> str:
         head = f"{self.where} {self.reason}" if self.where else self.reason
-        lines = [head[:1].upper() + head[1:] if not self.where else head]
+        lines = [head[:1].upper() + head[1:] if not head.startswith("step") else head]
         if self.text is not None:
-            lines.append(f"    {self.text}")
+            lines.append(f"    {self.text.translate(_VISIBLE)}")
             if self.span is not None:
                 start, end = self.span
                 lines.append("    " + " " * start + "^" * max(1, end - start))
         if self.hint:
             lines.append(f"  {self.hint}")
         return "\n".join(lines)
+
+
+_VISIBLE = str.maketrans({"\n": "\u2424", "\r": "\u240d", "\t": "\u2409"})
 
 
 def span_of(text: str, word: str, start: int = 0) -> tuple[int, int] | None:

@@ -112,10 +112,7 @@ def split(content: str, sep: str) -> list[str]:
     """
     if len(sep) != 1:
         raise ValueError(f"split() expects a one-character separator (got {sep!r})")
-    parts = [content[a:b].strip() for a, b in _split_spans(content, sep)]
-    if parts and parts[-1] == "" and content.rstrip().endswith(sep):
-        parts.pop()
-    return parts
+    return [content[a:b].strip() for a, b in _split_spans(content, sep) if a != len(content)]
 
 
 def _split_spans(content: str, sep: str) -> Iterator[tuple[int, int]]:
@@ -194,10 +191,12 @@ def _parse_arg(item: str, start: int) -> Arg:
     try:
         call = ast.parse(f"_({item})", mode="eval").body
     except SyntaxError:
-        bare = item.split("=", 1)[-1].strip() if "=" in item else item
-        for word in bare.strip("[]()").split(","):
+        inner = item.split("=", 1)[-1].strip() if "=" in item else item
+        if inner[:1] in "[(" and inner[-1:] in "])":
+            inner = inner[1:-1]
+        for word in inner.split(","):
             word = word.strip()
-            if word and (keyword.iskeyword(word) or not word.isidentifier()):
+            if word and not any(c in word for c in "()[]=") and not word.isidentifier():
                 check_name(word, span_of(item, word) and _shift(span_of(item, word), start))
         raise HeaderError(f"has {item!r}, which is not valid syntax.", span=span) from None
     assert isinstance(call, ast.Call)
@@ -251,9 +250,13 @@ def parse_header(text: str) -> Header:
     arrows = text.count("->")
     if arrows != 1:
         if arrows == 0:
-            raise HeaderError("has no '->' between its inputs and its outputs.", text=text)
+            raise HeaderError(
+                "has no '->' between its inputs and its outputs.", text=text, where="Header"
+            )
         second = text.index("->", text.index("->") + 2)
-        raise HeaderError("has '->' more than once.", text=text, span=(second, second + 2))
+        raise HeaderError(
+            "has '->' more than once.", text=text, span=(second, second + 2), where="Header"
+        )
     left, right = text.split("->")
     try:
         if not left.strip():
@@ -283,7 +286,7 @@ def parse_header(text: str) -> Header:
                 raise HeaderError(f"writes {name!r} twice.", span=(a, b))
             outs.append(name)
     except HeaderError as error:
-        raise HeaderError(error.reason, text, error.span, error.hint) from None
+        raise HeaderError(error.reason, text, error.span, error.hint, "Header") from None
     return Header(args, tuple(outs))
 
 
@@ -326,7 +329,8 @@ def parse_input_args(text: str) -> InputArgs:
                 )
             check_type(return_repr, len(left) + 2 + right.index(return_repr))
     except HeaderError as error:
-        raise HeaderError(error.reason, text, error.span, error.hint) from None
+        where = None if error.reason.startswith(("Input", "Type", "The")) else "Input args"
+        raise HeaderError(error.reason, text, error.span, error.hint, where) from None
     return InputArgs(tuple(args), return_repr)
 
 

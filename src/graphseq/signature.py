@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
-import importlib
 import builtins
+import importlib
 import inspect
 import sys
 import typing
