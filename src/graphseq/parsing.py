@@ -196,7 +196,8 @@ def _parse_arg(item: str, start: int) -> Arg:
             inner = inner[1:-1]
         for word in inner.split(","):
             word = word.strip()
-            if word and not any(c in word for c in "()[]=") and not word.isidentifier():
+            bad = keyword.iskeyword(word) or not word.isidentifier()
+            if word and bad and not any(c in word for c in "()[]="):
                 check_name(word, span_of(item, word) and _shift(span_of(item, word), start))
         raise HeaderError(f"has {item!r}, which is not valid syntax.", span=span) from None
     assert isinstance(call, ast.Call)
