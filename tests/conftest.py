@@ -1,0 +1,32 @@
+"""Shared fixtures: the ``device`` every device-aware test runs on."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+# PyG calls the deprecated ``torch.jit.script`` while it is imported, and torch attributes the
+# warning to itself, not to torch_geometric, so pyproject's filter misses it. Import PyG once
+# here, with that one warning silenced, before ``filterwarnings = error`` applies.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
+    import torch_geometric.nn  # noqa: F401
+
+DEVICES = [
+    pytest.param("cpu", id="cpu"),
+    pytest.param(
+        "cuda",
+        id="cuda",
+        marks=pytest.mark.skipif(
+            not torch.cuda.is_available(), reason="CUDA is not available on this machine"
+        ),
+    ),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> torch.device:
+    """Each test that takes ``device`` runs on the CPU, and on CUDA when a GPU is present."""
+    return torch.device(request.param)
