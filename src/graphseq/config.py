@@ -58,6 +58,7 @@ class Problem:
     where: str
     message: str
     header: str | None = None
+    step: int | None = None  # the index of the step at fault, if any
 
     def __str__(self) -> str:
         text = f"{self.where}: {self.message}"
@@ -159,8 +160,8 @@ def _yaml() -> Any:
 # Checking ----------------------------------------------------------------------------------
 
 
-def _validate(raw: Mapping[str, Any], label: str) -> _Config:
-    """Check the schema (not the modules); raise a ``ConfigError`` listing every fault."""
+def _validate(raw: Mapping[str, Any], label: str) -> tuple[_Config, list[Problem]]:
+    """Check the schema (not the modules): the well-formed parts, and every fault found."""
     fault = _Faults(f"{label}: ")
     for key in raw:
         if key not in _TOP_KEYS:
@@ -195,13 +196,13 @@ def _validate(raw: Mapping[str, Any], label: str) -> _Config:
         taken = {s["name"] for s in raw_steps if isinstance(s, Mapping) and "name" in s}
         seen: set[str] = set()
         for index, item in enumerate(raw_steps):
+            fault.step = index
             step = _validate_step(index, item, taken, seen, fault)
+            fault.step = None
             if step is not None:
                 steps.append(step)
-    if fault.problems:
-        raise ConfigError(fault.problems)
-    assert isinstance(inputs, str)
-    return _Config(label, inputs, outputs, steps)
+    config = _Config(label, inputs if isinstance(inputs, str) else "", outputs, steps)
+    return config, fault.problems
 
 
 class _Faults:
@@ -210,9 +211,10 @@ class _Faults:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.problems: list[Problem] = []
+        self.step: int | None = None  # the step being checked
 
     def __call__(self, where: str, message: str, header: str | None = None) -> None:
-        self.problems.append(Problem(self.prefix + where, message, header))
+        self.problems.append(Problem(self.prefix + where, message, header, self.step))
 
 
 def _validate_step(
@@ -362,7 +364,12 @@ def _make(step: _Step, allow_imports: bool) -> tuple[Any, Problem | None]:
         module = obj(*step.args, **step.kwargs)
         return registry.record(module, step.module, step.args, step.kwargs), None
     except Exception as error:  # a constructor may raise anything; report it, keep going
-        return problem("", f"{call} failed: {type(error).__name__}: {error}")
+        key = ""
+        if isinstance(error, TypeError) and any(
+            f"keyword argument {k!r}" in str(error) for k in step.kwargs
+        ):
+            key = ".kwargs"  # caught by a **kwargs further down, e.g. MessagePassing's
+        return problem(key, f"{call} failed: {type(error).__name__}: {error}")
 
 
 def _call_text(step: _Step) -> str:
@@ -395,16 +402,18 @@ def from_config(source: Source, *, allow_imports: bool = False) -> Sequential:
     from .sequential import Sequential
 
     raw, label = load(source)
-    config = _validate(raw, label)
-    problems: list[Problem] = []
+    config, problems = _validate(raw, label)
     modules: dict[str, Any] = {}
     for step in config.steps:
         made, problem = _make(step, allow_imports)
         if problem is not None:
-            problems.append(Problem(f"{label}: {problem.where}", problem.message, problem.header))
+            problems.append(
+                Problem(f"{label}: {problem.where}", problem.message, problem.header, step.index)
+            )
         else:
             modules[step.name] = made if step.header is None else (made, step.header)
     if problems:
+        problems.sort(key=lambda p: -1 if p.step is None else p.step)
         raise ConfigError(problems)
     try:
         return Sequential(config.inputs, modules, config.outputs)
@@ -413,16 +422,16 @@ def from_config(source: Source, *, allow_imports: bool = False) -> Sequential:
 
 
 def _located(error: HeaderError, config: _Config) -> HeaderError:
-    """The build error, saying which config key it came from."""
-    where = f"{config.label}: inputs:"
+    """The build error, saying which config key it came from ("In gcn.yaml, steps[1]...")."""
+    where = f"In {config.label}, inputs:"
     if error.where is not None:
-        where = f"{config.label}: {error.where}:"
+        where = f"In {config.label}, {error.where}:"
         for step in config.steps:
             if error.where == f"step {step.index} ({step.name!r})":
                 key = ".header" if error.text is not None and error.text == step.header else ""
-                where = f"{config.label}: {step.where}{key}:"
+                where = f"In {config.label}, {step.where}{key}:"
     elif config.outputs is not None and error.reason.startswith("Outputs"):
-        where = f"{config.label}: outputs:"
+        where = f"In {config.label}, outputs:"
     reason = error.reason
     if error.where is None:
         reason = reason[:1].lower() + reason[1:]
@@ -444,7 +453,9 @@ def normalize(source: Source) -> dict[str, Any]:
                 'header': 'x, edge_index -> x'}]}
     """
     raw, label = load(source)
-    config = _validate(raw, label)
+    config, problems = _validate(raw, label)
+    if problems:
+        raise ConfigError(problems)
     return _dump(config.inputs, config.outputs, [
         (s.name, s.module, s.args, s.kwargs, s.header) for s in config.steps
     ])
@@ -525,10 +536,31 @@ def save(config: Mapping[str, Any] | Sequential, path: str | os.PathLike[str]) -
     if suffix == ".json":
         target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     elif suffix in (".yaml", ".yml"):
-        target.write_text(
-            _yaml().safe_dump(dict(data), sort_keys=False, default_flow_style=None),
-            encoding="utf-8",
-        )
+        target.write_text(_to_yaml(data), encoding="utf-8")
     else:
         raise ValueError(f"{target}: a config file ends in .yaml, .yml or .json")
     return target
+
+
+def _to_yaml(data: Mapping[str, Any]) -> str:
+    """YAML with one key per line, and lists (``args``) on one line: ``args: [16, 64]``."""
+    yaml = _yaml()
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def flow_list(dumper: Any, value: list[Any]) -> Any:
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
+
+    def block_list(dumper: Any, value: list[Any]) -> Any:
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=False)
+
+    class Steps(list[Any]):
+        pass
+
+    Dumper.add_representer(list, flow_list)
+    Dumper.add_representer(Steps, block_list)
+    out = dict(data)
+    if isinstance(out.get("steps"), list):
+        out["steps"] = Steps(out["steps"])
+    return yaml.dump(out, Dumper=Dumper, sort_keys=False, default_flow_style=False)
