@@ -546,8 +546,7 @@ def _to_yaml(data: Mapping[str, Any]) -> str:
     """YAML with one key per line, and lists (``args``) on one line: ``args: [16, 64]``."""
     yaml = _yaml()
 
-    class Dumper(yaml.SafeDumper):
-        pass
+    dumper: Any = type("Dumper", (yaml.SafeDumper,), {})
 
     def flow_list(dumper: Any, value: list[Any]) -> Any:
         return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
@@ -558,9 +557,9 @@ def _to_yaml(data: Mapping[str, Any]) -> str:
     class Steps(list[Any]):
         pass
 
-    Dumper.add_representer(list, flow_list)
-    Dumper.add_representer(Steps, block_list)
+    dumper.add_representer(list, flow_list)
+    dumper.add_representer(Steps, block_list)
     out = dict(data)
     if isinstance(out.get("steps"), list):
         out["steps"] = Steps(out["steps"])
-    return yaml.dump(out, Dumper=Dumper, sort_keys=False, default_flow_style=False)
+    return yaml.dump(out, Dumper=dumper, sort_keys=False, default_flow_style=False)
