@@ -1,0 +1,65 @@
+"""Small real PyG models shared by the core tests (importable, so spawned workers can use it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.nn import BatchNorm1d, Dropout, Linear, ReLU
+from torch_geometric.nn import GCNConv, JumpingKnowledge, SAGEConv, global_mean_pool
+
+
+def graph(num_nodes: int = 6, channels: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A small graph: a ring plus chords, two graphs in the batch."""
+    gen = torch.Generator().manual_seed(seed)
+    src = torch.arange(num_nodes)
+    dst = (src + 1) % num_nodes
+    edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], dim=1)
+    half = num_nodes // 2
+    return {
+        "x": torch.randn(num_nodes, channels, generator=gen),
+        "edge_index": edge_index,
+        "edge_weight": torch.rand(edge_index.size(1), generator=gen),
+        "batch": torch.tensor([0] * half + [1] * (num_nodes - half)),
+    }
+
+
+def gcn_steps(channels: int = 8, hidden: int = 16, out: int = 3) -> list[Any]:
+    """The reference's first docstring example."""
+    torch.manual_seed(0)
+    return [
+        (GCNConv(channels, hidden), "x, edge_index -> x"),
+        ReLU(inplace=True),
+        (GCNConv(hidden, hidden), "x, edge_index -> x"),
+        ReLU(inplace=True),
+        Linear(hidden, out),
+    ]
+
+
+def jk_steps(channels: int = 8, hidden: int = 16, out: int = 3) -> list[Any]:
+    """The reference's jumping-knowledge example, with list packing instead of a lambda."""
+    torch.manual_seed(0)
+    return [
+        (Dropout(p=0.5), "x -> x"),
+        (GCNConv(channels, hidden), "x, edge_index -> x1"),
+        ReLU(inplace=True),
+        (GCNConv(hidden, hidden), "x1, edge_index -> x2"),
+        ReLU(inplace=True),
+        (JumpingKnowledge("cat", hidden, num_layers=2), "[x1, x2] -> x"),
+        (global_mean_pool, "x, batch -> x"),
+        Linear(2 * hidden, out),
+    ]
+
+
+def rich_steps(channels: int = 8, hidden: int = 16) -> dict[str, Any]:
+    """Keywords, buffers, SAGE, a tuple of outputs: named steps."""
+    torch.manual_seed(0)
+    return {
+        "conv1": (GCNConv(channels, hidden), "x, edge_index, edge_weight=edge_weight -> h1"),
+        "norm": (BatchNorm1d(hidden), "h1 -> h1"),
+        "act": ReLU(),
+        "conv2": (SAGEConv(hidden, hidden), "h1, edge_index -> h2"),
+        "jk": (JumpingKnowledge("max"), "xs=[h1, h2] -> h"),
+        "pool": (global_mean_pool, "h, batch -> g"),
+        "head": (Linear(hidden, 2), "g -> out"),
+    }

@@ -1,0 +1,280 @@
+"""The module itself: forward, its own class and source, children, and the nn.Module contract."""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import linecache
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Optional
+
+import pytest
+import torch
+import torch.fx
+from torch import Tensor
+from torch.nn import Identity, Linear, ReLU
+from torch_geometric.nn import GCNConv, MessagePassing
+
+from graphseq import Child, Parameter, Sequential, Signature
+from tests.models import gcn_steps, graph, jk_steps, rich_steps
+
+
+def hand_gcn(steps, x, edge_index):
+    conv1, relu1, conv2, relu2, lin = (s[0] if isinstance(s, tuple) else s for s in steps)
+    return lin(relu2(conv2(relu1(conv1(x, edge_index)), edge_index)))
+
+
+def test_forward_matches_calling_the_children_by_hand():
+    g = graph()
+    steps = gcn_steps()
+    model = Sequential("x, edge_index", steps)
+    assert torch.equal(model(g["x"], g["edge_index"]), hand_gcn(steps, g["x"], g["edge_index"]))
+
+
+def test_forward_takes_positional_and_keyword_arguments():
+    g = graph()
+    model = Sequential("x, edge_index", gcn_steps()).eval()
+    expected = model(g["x"], g["edge_index"])
+    assert torch.equal(model(x=g["x"], edge_index=g["edge_index"]), expected)
+    assert torch.equal(model(g["x"], edge_index=g["edge_index"]), expected)
+
+
+def test_a_value_given_twice_or_missing_raises_type_error_naming_it():
+    g = graph()
+    model = Sequential("x, edge_index", gcn_steps())
+    with pytest.raises(TypeError, match="multiple values for argument 'x'") as info:
+        model(g["x"], g["edge_index"], x=g["x"])
+    assert "forward(x, edge_index)" in "".join(info.value.__notes__)
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'edge_index'"):
+        model(g["x"])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'batch'"):
+        model(g["x"], g["edge_index"], batch=g["batch"])
+
+
+def test_several_outputs_are_returned_as_a_tuple():
+    model = Sequential("x", [(lambda x: (x + 1, x - 1), "x -> a, b")])
+    a, b = model(torch.zeros(2))
+    assert torch.equal(a, torch.ones(2)) and torch.equal(b, -torch.ones(2))
+
+
+def test_headerless_steps_take_and_rebind_the_previous_outputs():
+    def swap(a, b):
+        return b, a
+
+    model = Sequential("a, b", [(swap, "a, b -> p, q"), swap])
+    assert model.headers[1] == Child("module_1", ["p", "q"], ["p", "q"])
+    p, q = model(torch.tensor(1), torch.tensor(2))
+    assert (p.item(), q.item()) == (1, 2)
+
+
+def test_default_input_values_are_used():
+    model = Sequential(
+        "x, edge_index, edge_weight: Optional[Tensor] = None",
+        [(GCNConv(8, 4), "x, edge_index, edge_weight -> x")],
+    ).eval()
+    g = graph()
+    conv = model[0]
+    assert torch.equal(model(g["x"], g["edge_index"]), conv(g["x"], g["edge_index"]))
+    assert torch.equal(
+        model(g["x"], g["edge_index"], g["edge_weight"]),
+        conv(g["x"], g["edge_index"], g["edge_weight"]),
+    )
+
+
+def test_each_instance_has_its_own_forward_with_real_parameter_names():
+    a = Sequential("x", [(Linear(2, 2), "x -> x")])
+    b = Sequential("h, k", [(lambda h, k: h + k, "h, k -> y")])
+    assert isinstance(a, Sequential) and isinstance(b, Sequential)
+    assert type(a).forward is not type(b).forward
+    assert list(inspect.signature(a.forward).parameters) == ["x"]
+    assert list(inspect.signature(b.forward).parameters) == ["h", "k"]
+    assert type(a).__name__ == "Sequential"
+
+
+def test_fx_tracing_one_model_gives_its_own_graph_after_another_is_built():
+    a = Sequential("x", [(Linear(2, 2), "x -> x")])
+    Sequential("x, y", [(lambda x, y: x * y, "x, y -> z")])
+    traced = torch.fx.symbolic_trace(a)
+    placeholders = [n.target for n in traced.graph.nodes if n.op == "placeholder"]
+    assert placeholders == ["x"]
+    x = torch.randn(3, 2)
+    assert torch.equal(traced(x), a(x))
+
+
+def test_models_built_in_threads_keep_their_own_forward():
+    results: dict[int, bool] = {}
+
+    def work(i: int) -> None:
+        for _ in range(50):
+            model = Sequential("x", [(lambda x, i=i: x + i, "x -> y")])
+            results[i] = bool(torch.equal(model(torch.zeros(1)), torch.full((1,), float(i))))
+            if not results[i]:
+                return
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: True for i in range(8)}
+
+
+def test_code_is_the_generated_source_and_inspect_can_read_it():
+    model = Sequential("x, edge_index", OrderedDict(
+        conv=(GCNConv(8, 8), "x, edge_index -> x1"), act=(ReLU(), "x1 -> x1")))
+    assert "x1 = modules['conv'](x, edge_index)" in model.code
+    assert inspect.getsource(model.forward) == model.code
+    filename = type(model).forward.__code__.co_filename
+    assert linecache.getlines(filename) == model.code.splitlines(True)
+
+
+def test_intermediate_values_are_released_at_their_last_use():
+    model = Sequential("x, edge_index, batch", jk_steps())
+    lines = [line.strip() for line in model.code.splitlines()]
+    # x1 and x2 are freed right after jumping knowledge reads them, not at the end.
+    jk = lines.index("x = modules['module_5']([x1, x2])")
+    assert lines[jk + 1] == "del x1, x2"
+    assert "del edge_index" in lines[lines.index("x2 = modules['module_3'](x1, edge_index)") + 1]
+
+
+def test_intermediates_are_actually_freed_during_forward():
+    refs: dict = {}
+
+    def produce(x):
+        out = x * 2
+        refs["big"] = weakref.ref(out)
+        return out
+
+    def probe(s):
+        gc.collect()
+        refs["freed"] = refs["big"]() is None
+        return s
+
+    model = Sequential("x", [(produce, "x -> big"), (lambda big: big.sum(), "big -> s"),
+                             (probe, "s -> s")])
+    model(torch.ones(1000))
+    assert refs["freed"] is True
+
+
+def test_children_are_registered_and_functions_kept():
+    model = Sequential("x, edge_index, batch", jk_steps())
+    names = [name for name, _ in model.named_children()]
+    assert names == ["module_0", "module_1", "module_2", "module_3", "module_4", "module_5",
+                     "module_7"]
+    assert callable(model.module_6) and model[6] is model.module_6
+    assert "module_1.lin.weight" in model.state_dict()
+    named = Sequential("x, edge_index, edge_weight, batch", rich_steps())
+    assert "conv1.lin.weight" in named.state_dict()
+    assert named.conv1 is named["conv1"] is named[0]
+    assert named["head"] is named[-1]
+
+
+def test_getitem_out_of_range_and_unknown_names_raise():
+    model = Sequential("x, edge_index", gcn_steps())
+    with pytest.raises(IndexError):
+        model[5]
+    with pytest.raises(IndexError):
+        model[-6]
+    with pytest.raises(KeyError, match="no step named 'nope'"):
+        model["nope"]
+
+
+def test_len_train_eval_to_and_hooks_work_as_for_any_module():
+    g = graph()
+    model = Sequential("x, edge_index, batch", jk_steps())
+    assert len(model) == 8
+    model.eval()
+    assert not any(m.training for m in model.modules())
+    model.train()
+    assert all(m.training for m in model.modules())
+    model = model.to(torch.float64).eval()
+    assert model[1].lin.weight.dtype == torch.float64
+
+    calls: list[str] = []
+    model[1].register_forward_hook(lambda m, i, o: calls.append("conv"))
+    handle = model.register_forward_pre_hook(lambda m, args: calls.append("model"))
+    model(g["x"].double(), g["edge_index"], g["batch"])
+    assert calls == ["model", "conv"]
+    handle.remove()
+
+
+def test_reset_parameters_resets_each_child_that_can():
+    model = Sequential("x, edge_index", gcn_steps())
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.manual_seed(123)
+    model.reset_parameters()
+    after = list(model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_signature_and_headers_report_the_declared_dataflow():
+    model = Sequential(
+        "x: Tensor, edge_index: Tensor, w: Optional[Tensor] = None -> Tensor",
+        [(GCNConv(8, 8), "x, edge_index, edge_weight=w -> x1"), (ReLU(), "x1 -> x1")],
+    )
+    sig = model.signature
+    assert isinstance(sig, Signature)
+    assert sig.param_dict["w"] == Parameter("w", Optional[Tensor], "Optional[Tensor]", None)
+    assert sig.param_dict["x"].default is inspect.Parameter.empty
+    assert (sig.return_type, sig.return_type_repr) == (Tensor, "Tensor")
+    assert model.headers == [
+        Child("module_0", ["x", "edge_index", "w"], ["x1"]),
+        Child("module_1", ["x1"], ["x1"]),
+    ]
+    assert all(isinstance(n, str) for c in model.headers for n in c.param_names)
+
+
+def test_types_resolve_from_pyg_typing_and_the_callers_globals():
+    class Marker:
+        pass
+
+    globals()["LocalMarker"] = Marker
+    try:
+        model = Sequential("x: OptTensor, adj: Adj, m: LocalMarker", [(Identity(), "x -> x")])
+        assert model.signature.param_dict["m"].type is Marker
+    finally:
+        del globals()["LocalMarker"]
+
+
+def test_repr_follows_the_reference_format():
+    model = Sequential("x, edge_index", [
+        (GCNConv(16, 64), "x, edge_index -> x"),
+        ReLU(inplace=True),
+    ])
+    assert repr(model) == (
+        "Sequential(\n"
+        "  (0) - GCNConv(16, 64): x, edge_index -> x\n"
+        "  (1) - ReLU(inplace=True): x -> x\n"
+        ")"
+    )
+
+
+def test_subclasses_keep_their_class_and_methods():
+    class MyModel(Sequential):
+        def extra(self) -> str:
+            return "extra"
+
+    model = MyModel("x", [(Linear(2, 2), "x -> x")])
+    assert isinstance(model, MyModel) and model.extra() == "extra"
+    assert type(model).__name__ == "MyModel"
+
+
+def test_nested_sequentials_work_as_children():
+    inner = Sequential("x, edge_index", gcn_steps())
+    outer = Sequential("x, edge_index", [(inner, "x, edge_index -> h"), (ReLU(), "h -> h")])
+    g = graph()
+    assert torch.equal(outer(g["x"], g["edge_index"]), inner(g["x"], g["edge_index"]).relu())
+    assert "module_0.module_0.lin.weight" in outer.state_dict()
+
+
+def test_message_passing_children_can_be_traced_as_leaves():
+    class Tracer(torch.fx.Tracer):
+        def is_leaf_module(self, m: torch.nn.Module, name: str) -> bool:
+            return isinstance(m, MessagePassing) or super().is_leaf_module(m, name)
+
+    model = Sequential("x, edge_index", gcn_steps())
+    graph_ = Tracer().trace(model)
+    targets = [n.target for n in graph_.nodes if n.op == "call_module"]
+    assert targets == ["module_0", "module_1", "module_2", "module_3", "module_4"]

@@ -1,0 +1,155 @@
+"""Every mistake is a ValueError at build time that names the step and shows the header."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch.nn import Identity, Linear, ReLU
+from torch_geometric.nn import GCNConv, JumpingKnowledge, global_mean_pool
+
+import graphseq
+from graphseq import HeaderError, Sequential
+
+
+def test_undefined_name_suggests_closest():
+    with pytest.raises(HeaderError) as info:
+        Sequential("x, edge_index", OrderedDict(
+            conv1=(GCNConv(4, 4), "x, edge_index -> x1"),
+            conv2=(GCNConv(4, 4), "x2, edge_index -> x3"),
+        ))
+    assert str(info.value) == (
+        "step 1 ('conv2') reads 'x2', which is not defined yet.\n"
+        "    x2, edge_index -> x3\n"
+        "    ^^\n"
+        "  defined at this point: x, edge_index, x1. Did you mean 'x1'?"
+    )
+
+
+def test_undefined_name_far_from_everything_gets_no_suggestion():
+    with pytest.raises(HeaderError) as info:
+        Sequential("x", [(ReLU(), "banana -> y")])
+    assert "Did you mean" not in str(info.value)
+    assert "defined at this point: x." in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("modules", "fragment"),
+    [
+        ([], "non-empty list of modules"),
+        ({}, "non-empty list of modules"),
+        ([5], "step 0 ('module_0') is not callable"),
+        ([(ReLU(), "x -> x"), "relu"], "step 1 ('module_1') is not callable"),
+        ([(ReLU(), 5)], "header that is not a str"),
+        ([(ReLU(), "x -> x", "extra")], "tuple of 3 items"),
+        ([()], "tuple of 0 items"),
+        ([ReLU()], "step 0 ('module_0') has no header; the first step needs one"),
+        ([(ReLU(),)], "the first step needs one"),
+        ([(ReLU(), "x, edge_index -> ")], "no outputs after '->'"),
+        ([(ReLU(), "x -> y z")], "'y z', which is not a valid name"),
+        ([(ReLU(), "x -> y -> z")], "'->' more than once"),
+        ([(ReLU(), "__import__('os').getpid() -> x")], "which is a call"),
+        (ReLU(), "expects a list or dict of modules"),
+        ({"forward": (ReLU(), "x -> x")}, "would shadow an attribute"),
+        ({"training": (ReLU(), "x -> x")}, "would shadow an attribute"),
+        ({"code": (ReLU(), "x -> x")}, "would shadow an attribute"),
+        ({"a.b": (ReLU(), "x -> x")}, "not a valid name"),
+        ({"class": (ReLU(), "x -> x")}, "Python keyword"),
+        ({1: (ReLU(), "x -> x")}, "name that is not a str"),
+    ],
+)
+def test_bad_module_lists_fail_at_build_time(modules, fragment):
+    with pytest.raises(ValueError) as info:
+        Sequential("x", modules)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("input_args", "fragment"),
+    [
+        ("", "at least one input"),
+        ("x, x", "name 'x' twice"),
+        ("x: NoSuchType", "'NoSuchType': it is not defined"),
+        ("x: __import__('os')", "contains a call"),
+        ("x: Tensor = open('f')", "must be a literal"),
+        ("x -> NoSuchType", "The return type has type 'NoSuchType'"),
+        (42, "must be a str"),
+    ],
+)
+def test_bad_input_args_fail_at_build_time(input_args, fragment):
+    with pytest.raises(ValueError) as info:
+        Sequential(input_args, [(Identity(), "x -> x")])
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("header", "fragment"),
+    [
+        ("x -> x", "missing a required argument: 'edge_index'"),
+        ("x, edge_index, x, x -> x", "too many positional arguments"),
+        ("x, edge_index, weight=x -> x", "unexpected keyword argument 'weight'"),
+        ("x, edge_index, x=x -> x", "multiple values for argument 'x'"),
+    ],
+)
+def test_arguments_that_cannot_bind_fail_with_the_child_signature(header, fragment):
+    with pytest.raises(HeaderError) as info:
+        Sequential("x, edge_index", {"conv": (GCNConv(4, 4), header)})
+    message = str(info.value)
+    assert fragment in message
+    assert message.startswith("step 0 ('conv') passes arguments that GCNConv cannot take")
+    assert "GCNConv is called as GCNConv(x, edge_index, edge_weight=None)" in message
+    assert header in message
+
+
+def test_binding_is_checked_for_plain_functions_too():
+    with pytest.raises(HeaderError, match="global_mean_pool cannot take"):
+        Sequential("x", [(global_mean_pool, "x, x, x, x, x -> y")])
+
+
+def test_keyword_only_and_var_keyword_children_bind():
+    def kwonly(x, *, scale=1.0):
+        return x * scale
+
+    def anything(*args, **kwargs):
+        return args[0]
+
+    model = Sequential("x, s", [(kwonly, "x, scale=s -> y"), (anything, "y, s, a=y -> z")])
+    assert torch.equal(model(torch.ones(2), torch.tensor(3.0)), torch.full((2,), 3.0))
+    with pytest.raises(HeaderError, match="unexpected keyword argument 'bad'"):
+        Sequential("x", [(kwonly, "x, bad=x -> y")])
+
+
+def test_positional_only_parameters_cannot_be_passed_by_keyword():
+    def posonly(x, /):
+        return x
+
+    with pytest.raises(HeaderError):
+        Sequential("x", [(posonly, "x=x -> y")])
+
+
+def test_uninspectable_children_are_not_checked_but_still_run():
+    model = Sequential("x", [(torch.relu, "x -> y")])
+    assert torch.equal(model(torch.tensor([-1.0, 2.0])), torch.tensor([0.0, 2.0]))
+
+
+def test_outputs_must_be_defined_names():
+    with pytest.raises(HeaderError, match="Outputs name 'x2', which no input or step defines"):
+        Sequential("x", [(ReLU(), "x -> x1")], outputs="x2")
+    with pytest.raises(HeaderError, match="Did you mean 'x1'"):
+        Sequential("x", [(ReLU(), "x -> x1")], outputs="x1, x2")
+
+
+def test_packed_lists_replace_the_lambda_of_the_reference():
+    model = Sequential("x1, x2", [(JumpingKnowledge("cat"), "[x1, x2] -> x")])
+    a, b = torch.ones(2, 3), torch.zeros(2, 3)
+    assert torch.equal(model(a, b), torch.cat([a, b], dim=-1))
+
+
+def test_duplicate_step_names_are_impossible_but_default_names_never_collide():
+    model = Sequential("x", [(Linear(2, 2), "x -> x"), ReLU()])
+    assert [c.name for c in model.headers] == ["module_0", "module_1"]
+
+
+def test_errors_are_value_errors_and_header_errors():
+    assert issubclass(graphseq.HeaderError, ValueError)
