@@ -216,7 +216,8 @@ def test_signature_and_headers_report_the_declared_dataflow():
     )
     sig = model.signature
     assert isinstance(sig, Signature)
-    assert sig.param_dict["w"] == Parameter("w", Optional[Tensor], "Optional[Tensor]", None)
+    expected = Parameter("w", Optional[Tensor], "Optional[Tensor]", None)  # noqa: UP045
+    assert sig.param_dict["w"] == expected
     assert sig.param_dict["x"].default is inspect.Parameter.empty
     assert (sig.return_type, sig.return_type_repr) == (Tensor, "Tensor")
     assert model.headers == [
