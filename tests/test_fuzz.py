@@ -492,3 +492,12 @@ def test_step_name_python_normalizes_is_callable() -> None:
     model = build("x", {"ｆoo": (child, "x -> y")})
     if model is not None:
         assert model(Token("x")) is child.returns
+
+
+@pytest.mark.parametrize("value", ["a, b", "(", ")]", "x -> y", "it's [1, 2]"])
+def test_string_default_with_separators_builds_and_reaches_the_child(value: str) -> None:
+    """A string literal default is data: commas, brackets and arrows inside it are not syntax."""
+    child = Echo(returns=Token("r"))
+    model = graphseq.Sequential(f"x, s: str = {value!r}", [(child, "x, s -> out")])
+    model(Token("x"))
+    assert child.calls[0][0][1] == value
