@@ -1,0 +1,94 @@
+"""Differential tests: graphseq and torch_geometric.nn.Sequential agree on the same modules."""
+
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+import torch
+from torch.nn import Linear, ReLU
+from torch_geometric.nn import GCNConv, JumpingKnowledge, SAGEConv, global_mean_pool
+from torch_geometric.nn import Sequential as Reference
+
+from graphseq import Sequential
+from tests.models import gcn_steps, graph, jk_steps
+
+
+@pytest.fixture(autouse=True)
+def _reference_temp_files(tmp_path, monkeypatch):
+    """The reference writes two temp files per build; keep them in this test's folder."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
+def _both(input_args, steps):
+    return Sequential(input_args, steps).eval(), Reference(input_args, steps).eval()
+
+
+def test_gcn_example_gives_identical_outputs_repr_and_headers():
+    g = graph()
+    ours, ref = _both("x, edge_index", gcn_steps())
+    assert torch.equal(ours(g["x"], g["edge_index"]), ref(g["x"], g["edge_index"]))
+    assert repr(ours) == repr(ref)
+    assert ours.headers == ref._children
+    assert ours.signature == ref.signature
+    assert list(ours.state_dict()) == list(ref.state_dict())
+
+
+def test_jumping_knowledge_list_packing_matches_the_reference_lambda():
+    g = graph()
+    steps = jk_steps()
+    ours = Sequential("x, edge_index, batch", steps).eval()
+    reference_steps = list(steps)
+    reference_steps[5] = (lambda x1, x2: [x1, x2], "x1, x2 -> xs")
+    reference_steps.insert(6, (steps[5][0], "xs -> x"))
+    ref = Reference("x, edge_index, batch", reference_steps).eval()
+    assert torch.equal(ours(g["x"], g["edge_index"], g["batch"]),
+                       ref(g["x"], g["edge_index"], g["batch"]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_dags_agree_with_the_reference(seed):
+    """Random skip connections over SAGE/GCN/linear steps, each reading any earlier value."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    names = ["x"]
+    steps = []
+    for i in range(6):
+        src = names[int(torch.randint(len(names), (1,), generator=gen))]
+        kind = int(torch.randint(3, (1,), generator=gen))
+        out = f"h{i}"
+        if kind == 0:
+            steps.append((GCNConv(8, 8), f"{src}, edge_index -> {out}"))
+        elif kind == 1:
+            steps.append((SAGEConv(8, 8), f"{src}, edge_index -> {out}"))
+        else:
+            steps.append((Linear(8, 8), f"{src} -> {out}"))
+        names.append(out)
+    steps.append((JumpingKnowledge("max"), f"[{', '.join(names[1:])}] -> y"))
+    ours = Sequential("x, edge_index", steps).eval()
+    reference_steps = steps[:-1] + [
+        (lambda *xs: list(xs), f"{', '.join(names[1:])} -> xs"),
+        (steps[-1][0], "xs -> y"),
+    ]
+    ref = Reference("x, edge_index", reference_steps).eval()
+    g = graph()
+    assert torch.equal(ours(g["x"], g["edge_index"]), ref(g["x"], g["edge_index"]))
+
+
+def test_several_outputs_and_functions_agree():
+    def split_half(x):
+        return x[:, :4], x[:, 4:]
+
+    steps = [(split_half, "x -> a, b"), (ReLU(), "a -> a"),
+             (lambda a, b: a * b, "a, b -> c"), (global_mean_pool, "c, batch -> c")]
+    ours, ref = _both("x, batch", steps)
+    g = graph()
+    assert torch.equal(ours(g["x"], g["batch"]), ref(g["x"], g["batch"]))
+    assert repr(ours) == repr(ref)
+
+
+def test_keyword_calls_agree():
+    ours, ref = _both("x, edge_index", gcn_steps())
+    g = graph()
+    assert torch.equal(ours(edge_index=g["edge_index"], x=g["x"]),
+                       ref(edge_index=g["edge_index"], x=g["x"]))
