@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import doctest
+import pickle
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -179,6 +181,13 @@ def test_dot_drops_shapes_once_the_model_is_edited() -> None:
     model.summary(*jk_inputs())
     model.append(Linear(3, 3))
     assert "float32" not in model.to_dot()
+
+
+def test_dot_keeps_shapes_of_a_pickled_or_copied_model() -> None:
+    model = jk_model()
+    model.summary(*jk_inputs())
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert twin.to_dot() == model.to_dot()
 
 
 def test_dot_lays_out_left_to_right_on_request() -> None:
