@@ -193,9 +193,7 @@ def short_repr(fn: Callable[..., Any], width: int = 60) -> str:
     return text
 
 
-def _params(
-    fn: Callable[..., Any], seen: set[int]
-) -> tuple[int, int, bool]:
+def _params(fn: Callable[..., Any], seen: set[int]) -> tuple[int, int, bool]:
     """Counts of parameters of ``fn`` not in ``seen`` (all, trainable), and if any is lazy."""
     if not isinstance(fn, torch.nn.Module):
         return 0, 0, False
