@@ -126,16 +126,16 @@ def load(source: Source) -> tuple[Mapping[str, Any], str]:
         raise ConfigError(
             [Problem(label, "a config file ends in .yaml, .yml or .json")]
         )
-    text = path.read_text(encoding="utf-8")
     if suffix == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise ConfigError([Problem(label, f"is not valid JSON: {error}")]) from None
     else:
         yaml = _yaml()
         try:
-            data = yaml.safe_load(text)
+            with path.open(encoding="utf-8") as stream:
+                data = yaml.safe_load(stream)
         except yaml.YAMLError as error:
             reason = " ".join(str(error).split())
             raise ConfigError([Problem(label, f"is not valid YAML: {reason}")]) from None
