@@ -1,0 +1,490 @@
+"""Config files: strict schema checks, located errors, and the round trip through to_config."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.nn import ReLU
+from torch_geometric.nn import GCNConv, global_mean_pool
+
+import graphseq
+from graphseq import HeaderError, from_config, registry
+from graphseq.config import ConfigError, normalize, save, to_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def jk_config() -> dict[str, Any]:
+    """A graph classifier using most of the schema; some steps unnamed, one with no header."""
+    return {
+        "inputs": "x, edge_index, batch",
+        "steps": [
+            {"name": "conv1", "module": "GCNConv", "args": [8, 16],
+             "kwargs": {"cached": False}, "header": "x, edge_index -> x1"},
+            {"module": "ReLU"},
+            {"name": "conv2", "module": "SAGEConv", "args": [16, 16],
+             "header": "x1, edge_index -> x2"},
+            {"name": "jk", "module": "JumpingKnowledge", "args": ["cat"],
+             "header": "[x1, x2] -> x"},
+            {"module": "global_mean_pool", "header": "x, batch -> x"},
+            {"name": "head", "module": "Linear", "args": [32, 3], "kwargs": {},
+             "header": "x -> x"},
+        ],
+    }
+
+
+def graph_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 8, generator=gen)
+    edge_index = torch.randint(0, 12, (2, 40), generator=gen)
+    batch = torch.tensor([0] * 5 + [1] * 7)
+    return x, edge_index, batch
+
+
+# Reading -------------------------------------------------------------------------------------
+
+
+def test_builds_a_working_model_from_a_dict() -> None:
+    model = from_config(jk_config())
+    assert isinstance(model, graphseq.Sequential)
+    assert [s.name for s in model.plan.steps] == [
+        "conv1", "module_1", "conv2", "jk", "module_4", "head"
+    ]
+    assert isinstance(model["conv1"], GCNConv) and model["module_4"] is global_mean_pool
+    assert model(*graph_batch()).shape == (2, 3)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".yml", ".json"])
+@pytest.mark.parametrize("as_str", [False, True])
+def test_reads_yaml_and_json_files(tmp_path: Path, suffix: str, as_str: bool) -> None:
+    path = tmp_path / f"model{suffix}"
+    text = json.dumps(jk_config()) if suffix == ".json" else yaml.safe_dump(jk_config())
+    path.write_text(text)
+    model = from_config(str(path) if as_str else path)
+    assert model.to_config() == normalize(jk_config())
+
+
+def test_reads_the_example_yaml() -> None:
+    model = from_config(EXAMPLES / "gcn.yaml")
+    assert [type(model[s.name]).__name__ for s in model.plan.steps] == [
+        "GCNConv", "ReLU", "Dropout", "GCNConv"
+    ]
+    assert model(torch.randn(34, 34), torch.zeros(2, 156, dtype=torch.long)).shape == (34, 4)
+
+
+def test_yaml_is_read_with_a_safe_loader(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.yaml"
+    path.write_text(
+        f"inputs: !!python/object/apply:os.system ['touch {marker}']\n"
+        "steps: [{module: ReLU, header: 'x -> x'}]\n"
+    )
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        from_config(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("model.toml", "inputs = 'x'", r"ends in \.yaml, \.yml or \.json"),
+        ("model.json", "{inputs: x", r"model\.json: is not valid JSON"),
+        ("model.yaml", "inputs: [x\n", r"model\.yaml: is not valid YAML.*line"),
+        ("model.yaml", "- x\n- y\n", r"must hold a mapping .* \(got list\)"),
+    ],
+)
+def test_unreadable_files(tmp_path: Path, name: str, text: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        from_config(path)
+
+
+def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        from_config(tmp_path / "missing.yaml")
+
+
+def test_source_of_the_wrong_type() -> None:
+    with pytest.raises(ConfigError, match=r"expected a dict or a path \(got list\)"):
+        from_config([{"module": "ReLU"}])  # type: ignore[arg-type]
+
+
+# Schema errors -------------------------------------------------------------------------------
+
+
+def _with(change: dict[str, Any], step: int | None = None, drop: str | None = None) -> Any:
+    config = jk_config()
+    target = config if step is None else config["steps"][step]
+    target.update(change)
+    if drop is not None:
+        del target[drop]
+    return config
+
+
+SCHEMA_ERRORS = [
+    (_with({}, drop="inputs"), r"config: inputs: missing"),
+    (_with({"inputs": ["x"]}), r"config: inputs: must be a str .* \(got list"),
+    (_with({"inputs": "x, x"}), r"config: inputs: Input args name 'x' twice"),
+    (_with({}, drop="steps"), r"config: steps: missing"),
+    (_with({"steps": []}), r"config: steps: must be a non-empty list"),
+    (_with({"steps": {"module": "ReLU"}}), r"config: steps: must be a non-empty list"),
+    (_with({"output": "x"}), r"config: output: unknown key\. Did you mean 'outputs'\?"),
+    (_with({"outputs": 3}), r"config: outputs: must be a str"),
+    (_with({"kwarg": {}}, 0),
+     r"steps\[0\] \('conv1'\)\.kwarg: unknown key\. Did you mean 'kwargs'"),
+    (_with({"args": 16}, 0), r"steps\[0\] \('conv1'\)\.args: must be a list \(got int 16\)"),
+    (_with({"args": "16, 32"}, 0), r"steps\[0\] \('conv1'\)\.args: must be a list \(got str"),
+    (_with({"kwargs": [1]}, 2), r"steps\[2\] \('conv2'\)\.kwargs: must be a mapping"),
+    (_with({"kwargs": {1: 2}}, 2), r"steps\[2\] \('conv2'\)\.kwargs: has key 1"),
+    (_with({"kwargs": {"aggr": torch.ones(1)}}, 2),
+     r"steps\[2\] \('conv2'\)\.kwargs\.aggr: is Tensor .* plain data"),
+    (_with({"args": [16, float("nan")]}, 2), r"steps\[2\] \('conv2'\)\.args\[1\]: is nan"),
+    (_with({"args": [(16, 16), 16]}, 2), r"steps\[2\] \('conv2'\)\.args\[0\]: is tuple"),
+    (_with({}, 3, drop="module"), r"steps\[3\] \('jk'\)\.module: missing"),
+    (_with({"module": GCNConv}, 3), r"steps\[3\] \('jk'\)\.module: must be a str"),
+    (_with({"name": "two words"}, 3), r"steps\[3\] \('two words'\)\.name: must be a Python"),
+    (_with({"name": "conv1"}, 2), r"steps\[2\] \('conv1'\)\.name: is used by an earlier step"),
+    (_with({"header": ["x"]}, 3), r"steps\[3\] \('jk'\)\.header: must be a str .*quote"),
+    (_with({"module": "GCNConf"}, 0),
+     r"steps\[0\] \('conv1'\)\.module: unknown module 'GCNConf'\. Did you mean 'GCNConv'"),
+    (_with({"module": "mypkg.layers.MyConv"}, 0),
+     r"steps\[0\] \('conv1'\)\.module: 'mypkg\.layers\.MyConv' is an import path.*allow_imports"),
+    (_with({"args": [1]}, 4),
+     r"steps\[4\] \('module_4'\)\.args: 'global_mean_pool' is a function .* no args or kwargs"),
+    (_with({"kwargs": {"size": 2}}, 4), r"steps\[4\] \('module_4'\)\.kwargs: 'global_mean_pool'"),
+    (_with({"args": [32, 3, 3, 3, 3, 3]}, 5),
+     r"steps\[5\] \('head'\)\.args: Linear\(32, 3, 3, 3, 3, 3\) does not match Linear\("),
+    (_with({"kwargs": {"bias": True, "bais": 1}}, 5),
+     r"steps\[5\] \('head'\)\.kwargs: .* unexpected keyword argument 'bais'"),
+    (_with({"kwargs": {"cahced": True}}, 0),
+     r"steps\[0\] \('conv1'\)\.kwargs: GCNConv\(8, 16, cahced=True\) failed: TypeError"),
+    (_with({"args": ["sum"]}, 3),
+     r"steps\[3\] \('jk'\): JumpingKnowledge\('sum'\) failed: AssertionError"),
+]
+
+
+@pytest.mark.parametrize(("config", "message"), SCHEMA_ERRORS)
+def test_schema_errors_name_the_step_and_key(config: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        from_config(config)
+    assert isinstance(info.value, ValueError)
+
+
+def test_step_that_is_not_a_mapping() -> None:
+    config = jk_config()
+    config["steps"][1] = "ReLU"
+    with pytest.raises(ConfigError, match=r"steps\[1\]: must be a mapping .*'- module: ReLU'"):
+        from_config(config)
+
+
+def test_every_problem_is_reported_at_once_in_step_order() -> None:
+    config = jk_config()
+    config["extra"] = 1
+    config["steps"][0]["module"] = "GCNConf"
+    config["steps"][2]["args"] = 16
+    config["steps"][5]["kwargs"] = {"bais": 1}
+    with pytest.raises(ConfigError) as info:
+        from_config(config)
+    wheres = [p.where for p in info.value.problems]
+    assert wheres == [
+        "config: extra",
+        "config: steps[0] ('conv1').module",
+        "config: steps[2] ('conv2').args",
+        "config: steps[5] ('head').kwargs",
+    ]
+    assert [p.step for p in info.value.problems] == [None, 0, 2, 5]
+    assert info.value.problems[1].header == "x, edge_index -> x1"
+    assert str(info.value).splitlines()[2] == "    header: x, edge_index -> x1"
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    config = jk_config()
+    config["steps"][1]["args"] = "x"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: steps[1] ('module_1').args")):
+        from_config(path)
+
+
+# Header errors: raised by the model build, located in the config -----------------------------
+
+
+def test_header_error_is_located_in_the_config() -> None:
+    config = jk_config()
+    config["steps"][2]["header"] = "x3, edge_index -> x2"
+    with pytest.raises(HeaderError) as info:
+        from_config(config)
+    assert str(info.value).splitlines() == [
+        "In config, steps[2] ('conv2').header: reads 'x3', which is not defined yet.",
+        "    x3, edge_index -> x2",
+        "    ^^",
+        "  defined at this point: x, edge_index, batch, x1. Did you mean 'x1'?",
+    ]
+
+
+def test_header_error_names_the_file(tmp_path: Path) -> None:
+    config = jk_config()
+    del config["steps"][0]["header"]
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(HeaderError, match=re.escape(f"In {path}, steps[0] ('conv1'): has no")):
+        from_config(path)
+
+
+def test_binding_error_is_located_in_the_config() -> None:
+    config = jk_config()
+    config["steps"][5]["header"] = "x, batch -> x"
+    with pytest.raises(HeaderError, match=r"In config, steps\[5\] \('head'\)\.header: passes"):
+        from_config(config)
+
+
+def test_output_error_is_located_in_the_config() -> None:
+    config = jk_config()
+    config["outputs"] = "x, x9"
+    with pytest.raises(HeaderError, match=r"In config, outputs: outputs name 'x9'"):
+        from_config(config)
+
+
+def test_step_name_that_would_shadow_the_model() -> None:
+    config = jk_config()
+    config["steps"][1]["name"] = "forward"
+    with pytest.raises(HeaderError, match=r"In config, steps\[1\] \('forward'\): is named"):
+        from_config(config)
+
+
+# Round trip ----------------------------------------------------------------------------------
+
+
+def test_normal_form() -> None:
+    """Names always present; args/kwargs only when not empty; header only when written;
+    outputs only when explicit; inputs and outputs as 'a, b'."""
+    config = {
+        "inputs": "x,edge_index ,  batch",
+        "outputs": ["x", "x1"],
+        "steps": [
+            {"module": "GCNConv", "args": [8, 16], "kwargs": {},
+             "header": "x, edge_index -> x1"},
+            {"module": "ReLU", "args": [], "kwargs": {"inplace": False}, "name": None},
+            {"name": "pool", "module": "global_mean_pool", "header": "x1, batch -> x"},
+        ],
+    }
+    expected = {
+        "inputs": "x, edge_index, batch",
+        "outputs": "x, x1",
+        "steps": [
+            {"name": "module_0", "module": "GCNConv", "args": [8, 16],
+             "header": "x, edge_index -> x1"},
+            {"name": "module_1", "module": "ReLU", "kwargs": {"inplace": False}},
+            {"name": "pool", "module": "global_mean_pool", "header": "x1, batch -> x"},
+        ],
+    }
+    assert normalize(config) == expected
+    model = from_config(config)
+    assert model.to_config() == expected
+    assert list(model.to_config()["steps"][0]) == ["name", "module", "args", "header"]
+    assert normalize(expected) == expected
+
+
+def test_generated_names_avoid_given_names() -> None:
+    config = {"inputs": "x", "steps": [
+        {"module": "Linear", "args": [4, 4], "header": "x -> x"},
+        {"name": "module_0", "module": "ReLU"},
+    ]}
+    assert [s["name"] for s in from_config(config).to_config()["steps"]] == [
+        "module_1", "module_0"
+    ]
+
+
+def test_round_trip_same_repr_and_outputs() -> None:
+    torch.manual_seed(0)
+    model = from_config(jk_config())
+    config = model.to_config()
+    assert config == normalize(jk_config())
+    again = from_config(config)
+    assert repr(again) == repr(model)
+    again.load_state_dict(model.state_dict())
+    model.eval()
+    again.eval()
+    assert torch.equal(again(*graph_batch()), model(*graph_batch()))
+    assert again.to_config() == config
+
+
+def test_round_trip_through_files(tmp_path: Path) -> None:
+    model = from_config(jk_config())
+    for name in ("model.yaml", "model.json"):
+        path = save(model, tmp_path / name)
+        assert from_config(path).to_config() == model.to_config()
+    text = (tmp_path / "model.yaml").read_text()
+    assert "  args: [8, 16]\n" in text and "  header: '[x1, x2] -> x'\n" in text
+    with pytest.raises(ValueError, match=r"\.yaml, \.yml or \.json"):
+        save(model, tmp_path / "model.txt")
+
+
+def test_typed_inputs_defaults_and_outputs_round_trip() -> None:
+    config = {
+        "inputs": "x: Tensor, edge_index: Tensor, edge_weight: Optional[Tensor] = None",
+        "outputs": "x1, x",
+        "steps": [
+            {"name": "conv", "module": "GCNConv", "args": [4, 4],
+             "header": "x, edge_index, edge_weight -> x1"},
+            {"name": "act", "module": "ReLU", "header": "x1 -> x"},
+        ],
+    }
+    model = from_config(config)
+    assert model.to_config() == normalize(config) == config
+    x1, x = model(torch.randn(3, 4), torch.tensor([[0, 1], [1, 2]]))
+    assert torch.equal(x, x1.relu())
+
+
+def test_round_trip_survives_deepcopy_and_pickle() -> None:
+    model = from_config(jk_config())
+    config = model.to_config()
+    assert copy.deepcopy(model).to_config() == config
+    assert pickle.loads(pickle.dumps(model)).to_config() == config
+
+
+def test_to_config_returns_a_copy() -> None:
+    model = from_config(jk_config())
+    model.to_config()["steps"][0]["args"].append(99)
+    assert model.to_config()["steps"][0]["args"] == [8, 16]
+
+
+def test_to_config_of_a_slice_and_an_edited_model() -> None:
+    model = from_config(jk_config())
+    tail = model[2:]
+    assert tail.to_config()["inputs"] == "x1, edge_index, batch"
+    assert from_config(tail.to_config()).to_config() == tail.to_config()
+    model.append(registry.build("Softmax", dim=-1))
+    assert model.to_config()["steps"][-1] == {
+        "name": "module_6", "module": "Softmax", "kwargs": {"dim": -1}
+    }
+
+
+def test_to_config_names_the_steps_it_cannot_describe() -> None:
+    model = graphseq.Sequential("x, edge_index, batch", {
+        "conv": (GCNConv(8, 16), "x, edge_index -> x"),
+        "act": registry.build("ReLU"),
+        "pool": (global_mean_pool, "x, batch -> x"),
+        "scale": (lambda x: 2 * x, "x -> x"),
+        "relu": ReLU(),
+    })
+    with pytest.raises(ValueError) as info:
+        model.to_config()
+    message = str(info.value)
+    assert message.startswith(
+        "to_config() cannot describe step 0 ('conv'): GCNConv(8, 16); "
+        "step 3 ('scale'): <lambda>; step 4 ('relu'): ReLU()."
+    )
+    assert "registry.build('GCNConv', 16, 32)" in message
+
+
+def test_hand_built_model_with_registry_build_is_describable() -> None:
+    model = graphseq.Sequential("x, edge_index, batch", [
+        (registry.build("GCNConv", 8, 16), "x, edge_index -> x"),
+        registry.build("ReLU"),
+        (global_mean_pool, "x, batch -> x"),
+    ])
+    assert to_config(model) == {
+        "inputs": "x, edge_index, batch",
+        "steps": [
+            {"name": "module_0", "module": "GCNConv", "args": [8, 16],
+             "header": "x, edge_index -> x"},
+            {"name": "module_1", "module": "ReLU"},
+            {"name": "module_2", "module": "global_mean_pool", "header": "x, batch -> x"},
+        ],
+    }
+
+
+def test_import_paths_round_trip_with_allow_imports() -> None:
+    config = {"inputs": "x", "steps": [
+        {"name": "act", "module": "torch.nn.modules.activation.LeakyReLU", "args": [0.2],
+         "header": "x -> x"},
+    ]}
+    with pytest.raises(ConfigError, match="allow_imports=True"):
+        from_config(config)
+    model = from_config(config, allow_imports=True)
+    assert model.to_config() == config
+    assert model(torch.tensor([-1.0])).item() == pytest.approx(-0.2)
+
+
+def test_registered_user_layers(tmp_path: Path) -> None:
+    class Scale(torch.nn.Module):
+        def __init__(self, factor: float) -> None:
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * self.factor
+
+    registry.register("Scale", Scale)
+    try:
+        config = {"inputs": "x", "steps": [
+            {"name": "s", "module": "Scale", "args": [3.0], "header": "x -> x"}
+        ]}
+        model = from_config(config)
+        assert model(torch.ones(2)).tolist() == [3.0, 3.0]
+        assert model.to_config() == config
+    finally:
+        registry.unregister("Scale")
+
+
+# Property: any chain of registered layers round-trips -----------------------------------------
+
+_LAYERS = st.sampled_from([
+    ("Linear", lambda w: [w, w], {}),
+    ("Linear", lambda w: [w, w], {"bias": False}),
+    ("ReLU", lambda w: [], {}),
+    ("Tanh", lambda w: [], {}),
+    ("Dropout", lambda w: [0.25], {}),
+    ("LayerNorm", lambda w: [w], {"eps": 1e-3}),
+])
+
+
+@st.composite
+def chain_configs(draw: st.DrawFn) -> dict[str, Any]:
+    width = draw(st.integers(1, 6))
+    steps = []
+    for i, (module, args, kwargs) in enumerate(draw(st.lists(_LAYERS, min_size=1, max_size=6))):
+        step: dict[str, Any] = {"module": module}
+        if draw(st.booleans()):
+            step["name"] = f"layer{i}"
+        if args(width) or draw(st.booleans()):
+            step["args"] = args(width)
+        if kwargs:
+            step["kwargs"] = kwargs
+        if i == 0 or draw(st.booleans()):
+            step["header"] = "x -> x"
+        steps.append(step)
+    return {"inputs": "x", "steps": steps}
+
+
+@settings(max_examples=40, deadline=None)
+@given(chain_configs())
+def test_any_chain_round_trips(config: dict[str, Any]) -> None:
+    model = from_config(config)
+    assert model.to_config() == normalize(config)
+    again = from_config(model.to_config())
+    assert repr(again) == repr(model)
+    again.load_state_dict(model.state_dict())
+    model.eval()
+    again.eval()
+    x = torch.randn(3, _width(config))
+    assert torch.equal(again(x), model(x))
+
+
+def _width(config: dict[str, Any]) -> int:
+    for step in config["steps"]:
+        if step["module"] in ("Linear", "LayerNorm"):
+            return int(step["args"][0])
+    return 5
