@@ -14,6 +14,8 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -105,8 +107,56 @@ def _build_time(build: Callable[[], Any], n: int) -> float:
 def _row(label: str, value: float | None, base: float | None, unit: float, fmt: str) -> str:
     if value is None:
         return f"  {label:<28}{'n/a':>12}"
-    ratio = "" if base is None else f"{value / base:8.2f}x"
+    ratio = "" if base is None else f"{value / base:8.3f}x"
     return f"  {label:<28}{value / unit:>12{fmt}}{ratio}"
+
+
+def clear_graphseq_caches() -> None:
+    """Forget every parsed header, checked dataflow, generated and compiled source."""
+    from graphseq import codegen, parsing, plan
+
+    for fn in (parsing.parse_header, parsing.parse_input_args, parsing.check_type,
+               plan._dataflow, codegen._compile_source):
+        fn.cache_clear()
+    parsing.Header.passthrough.cache_clear()  # type: ignore[attr-defined]
+    codegen._TEXTS.clear()
+    plan._PARAMS.clear()
+
+
+_FIRST_BUILD = """
+import sys, tempfile, time
+tempfile.tempdir = sys.argv[2]
+import torch
+from torch import nn
+import graphseq
+from torch_geometric.nn import GCNConv, Sequential as Reference
+make = graphseq.Sequential if sys.argv[1] == "graphseq" else Reference
+steps = [(GCNConv(16, 64), "x, edge_index -> x"), nn.ReLU(inplace=True),
+         (GCNConv(64, 64), "x, edge_index -> x"), nn.ReLU(inplace=True), nn.Linear(64, 7)]
+start = time.perf_counter()
+make("x, edge_index", steps)
+print(time.perf_counter() - start)
+"""
+
+
+def first_build(which: str, scratch: str, runs: int) -> float:
+    """Median time of the very first build in a fresh process (imports not counted)."""
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", _FIRST_BUILD, which, scratch],
+                             check=True, capture_output=True, text=True, cwd=scratch)
+        times.append(float(out.stdout.split()[-1]))
+    return statistics.median(times)
+
+
+def cold(build: Callable[[], Any]) -> Callable[[], Any]:
+    """``build`` as the first build of its kind in a fresh process (caches cleared)."""
+
+    def run() -> Any:
+        clear_graphseq_caches()
+        return build()
+
+    return run
 
 
 def run_case(
@@ -123,6 +173,9 @@ def run_case(
     build_t: dict[str, float | None] = {}
     for label, build in builders.items():
         build_t[label] = None if build is None else _build_time(build, builds[label])
+    ours = builders["graphseq Sequential"]
+    assert ours is not None
+    cold_t = _build_time(cold(ours), builds["graphseq Sequential"])
     models = {k: (b() if b is not None else None) for k, b in builders.items()}
     for model in models.values():
         if model is not None:
@@ -143,9 +196,16 @@ def run_case(
 
     print(f"\n{name}")
     ref_build, ref_fwd = build_t["torch_geometric Sequential"], fwd_t["torch_geometric Sequential"]
-    print(f"  {'build (median)':<28}{'ms':>12}{'vs ref':>9}")
+    print(f"  {'build (median)':<28}{'ms':>12}{'vs ref':>9}{'speed-up':>10}")
     for label in builders:
-        print(_row(label, build_t[label], ref_build, 1e-3, ".3f"))
+        line = _row(label, build_t[label], ref_build, 1e-3, ".3f")
+        value = build_t[label]
+        if value is not None and ref_build is not None:
+            line += f"{ref_build / value:9.0f}x"
+        print(line)
+    assert ref_build is not None
+    print(_row("graphseq, caches cleared", cold_t, ref_build, 1e-3, ".3f")
+          + f"{ref_build / cold_t:9.0f}x")
     print(f"  {'eager forward (best mean)':<28}{'us':>12}{'vs ref':>9}{'vs hand':>9}")
     hand = fwd_t["hand-written nn.Module"]
     for label in builders:
@@ -193,6 +253,12 @@ def main() -> None:
                 number,
                 repeat,
             )
+            runs = 3 if opts.quick else 7
+            ours, theirs = first_build("graphseq", scratch, runs), first_build("pyg", scratch, runs)
+            print("\n(a) first build in a fresh process (median of", runs, "processes)")
+            print(_row("graphseq Sequential", ours, theirs, 1e-3, ".3f")
+                  + f"{theirs / ours:9.0f}x")
+            print(_row("torch_geometric Sequential", theirs, theirs, 1e-3, ".3f"))
             chain = [nn.Identity() for _ in range(20)]
             run_case(
                 "(b) chain of 20 Identity children",
