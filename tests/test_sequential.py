@@ -260,6 +260,8 @@ def test_subclasses_keep_their_class_and_methods():
     model = MyModel("x", [(Linear(2, 2), "x -> x")])
     assert isinstance(model, MyModel) and model.extra() == "extra"
     assert type(model).__name__ == "MyModel"
+    with pytest.raises(ValueError, match="would shadow an attribute"):
+        MyModel("x", {"extra": (lambda x: x, "x -> x")})
 
 
 def test_nested_sequentials_work_as_children():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
 
@@ -45,7 +46,8 @@ class Sequential(torch.nn.Module):
         super().__init__()
         if outputs is not None and not isinstance(outputs, str):
             outputs = tuple(outputs)
-        self._adopt(*build_plan(input_args, modules, outputs, caller_namespace(), taken=_TAKEN))
+        taken = _taken(type(self))
+        self._adopt(*build_plan(input_args, modules, outputs, caller_namespace(), taken=taken))
 
     def _adopt(self, plan: Plan, entries: list[Entry]) -> None:
         """Hold ``entries`` as children (modules registered, functions as attributes)."""
@@ -236,7 +238,8 @@ class Sequential(torch.nn.Module):
             named[name] = module if header is None else (module, header)
         outputs = self._plan.outputs if self._plan.explicit_outputs else None
         plan = self._plan
-        self._adopt(*build_plan(plan.inputs, named, outputs, plan.type_names, taken=_TAKEN))
+        taken = _taken(type(self))
+        self._adopt(*build_plan(plan.inputs, named, outputs, plan.type_names, taken=taken))
 
 
 def _explain_call(
@@ -279,8 +282,18 @@ def _from_parts(
 ) -> Sequential:
     model = cls.__new__(cls)
     torch.nn.Module.__init__(model)
-    model._adopt(*build_plan(inputs, entries, None, namespace, taken=_TAKEN))
+    model._adopt(*build_plan(inputs, entries, None, namespace, taken=_taken(cls)))
     return model
 
 
 _TAKEN = frozenset(dir(Sequential)) | frozenset(vars(torch.nn.Module())) | {"_plan", "_shapes"}
+
+
+@lru_cache(maxsize=64)
+def _taken_by_class(cls: type) -> frozenset[str]:
+    return _TAKEN | frozenset(dir(cls))
+
+
+def _taken(cls: type) -> frozenset[str]:
+    """Names a step cannot have: attributes of the model's class (and of any subclass)."""
+    return _taken_by_class(_user_class(cls))
