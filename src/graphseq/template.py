@@ -21,10 +21,10 @@ def module_from_template(
     cached = sys.modules.get(module_name)
     if cached is not None:
         return cached
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from jinja2 import Environment, FileSystemLoader
 
     path = Path(template_path)
-    env = Environment(loader=FileSystemLoader(str(path.parent)), undefined=StrictUndefined)
+    env = Environment(loader=FileSystemLoader(str(path.parent)))
     source = env.get_template(path.name).render(**kwargs)
     filename = f"<graphseq.template {module_name}>"
     module = types.ModuleType(module_name)
