@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import doctest
+import importlib
 import json
 import pickle
 import re
@@ -49,6 +51,14 @@ def graph_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     edge_index = torch.randint(0, 12, (2, 40), generator=gen)
     batch = torch.tensor([0] * 5 + [1] * 7)
     return x, edge_index, batch
+
+
+@pytest.mark.parametrize("name", ["config", "registry", "cli"])
+def test_docstring_examples_pass(name: str) -> None:
+    module = importlib.import_module(f"graphseq.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
 
 
 # Reading -------------------------------------------------------------------------------------

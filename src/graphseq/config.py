@@ -543,7 +543,7 @@ def save(config: Mapping[str, Any] | Sequential, path: str | os.PathLike[str]) -
 
 
 def _to_yaml(data: Mapping[str, Any]) -> str:
-    """YAML with one key per line, and lists (``args``) on one line: ``args: [16, 64]``."""
+    """YAML with one key per line, and ``args``/``kwargs`` on one line: ``args: [16, 64]``."""
     yaml = _yaml()
 
     dumper: Any = type("Dumper", (yaml.SafeDumper,), {})
@@ -554,12 +554,24 @@ def _to_yaml(data: Mapping[str, Any]) -> str:
     def block_list(dumper: Any, value: list[Any]) -> Any:
         return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=False)
 
+    def flow_dict(dumper: Any, value: dict[str, Any]) -> Any:
+        return dumper.represent_mapping("tag:yaml.org,2002:map", value, flow_style=True)
+
     class Steps(list[Any]):
+        pass
+
+    class Kwargs(dict[str, Any]):
         pass
 
     dumper.add_representer(list, flow_list)
     dumper.add_representer(Steps, block_list)
+    dumper.add_representer(Kwargs, flow_dict)
     out = dict(data)
     if isinstance(out.get("steps"), list):
-        out["steps"] = Steps(out["steps"])
+        out["steps"] = Steps(
+            {**step, "kwargs": Kwargs(step["kwargs"])}
+            if isinstance(step, Mapping) and isinstance(step.get("kwargs"), Mapping)
+            else step
+            for step in out["steps"]
+        )
     return yaml.dump(out, Dumper=dumper, sort_keys=False, default_flow_style=False)
