@@ -132,10 +132,10 @@ def test_register_rejects_names_that_are_not_identifiers(name: object) -> None:
         registry.register(name, Scale)  # type: ignore[arg-type]
 
 
-def test_register_as_decorator_and_function_steps() -> None:
-    decorated = registry.register("double_it", double, function=True)
+def test_register_function_steps() -> None:
+    returned = registry.register("double_it", double, function=True)
     try:
-        assert decorated is double
+        assert returned is double
         assert registry.kind("double_it") == "function"
         assert registry.build("double_it") is double
         assert registry.describe(double) == ("double_it", [], {})

@@ -76,7 +76,7 @@ def register(
     function: bool = False,
     replace: bool = False,
 ) -> Callable[..., Any]:
-    """Register ``factory`` under ``name``, and return it (so it also works as a decorator).
+    """Register ``factory`` under ``name``; return ``factory``.
 
     A factory is called with a step's ``args`` and ``kwargs`` and must return an
     ``nn.Module``. With ``function=True``, ``factory`` is itself the step (a readout such as
