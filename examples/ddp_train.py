@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
+from torch_geometric import seed_everything
 from torch_geometric.datasets import FakeDataset
 from torch_geometric.loader import DataLoader
 from torch_geometric.nn import GCNConv, global_mean_pool
@@ -60,7 +61,9 @@ def main() -> None:
         torch.cuda.set_device(device)
     dist.init_process_group(backend, rank=rank, world_size=world_size)
 
-    torch.manual_seed(args.seed)  # the same data and the same initial weights on every rank
+    # The same data and the same initial weights on every rank: FakeDataset draws from Python's
+    # `random` as well as from torch, and seed_everything seeds both.
+    seed_everything(args.seed)
     dataset = FakeDataset(
         num_graphs=128, avg_num_nodes=12, avg_degree=3, num_channels=8, num_classes=3,
         task="graph",
@@ -97,6 +100,7 @@ def main() -> None:
             print(f"epoch {epoch} loss {loss_sum / graphs:.4f} accuracy {correct / graphs:.4f}",
                   flush=True)
 
+    dist.barrier()  # every rank is done before any tears the group down
     dist.destroy_process_group()
 
 
