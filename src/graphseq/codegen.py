@@ -98,7 +98,8 @@ class _Text:
 def generate(plan: Plan, variant: Variant = "eager") -> Code:
     """Write the ``forward`` source for ``plan`` (cached for plans of equal key)."""
     text = _text(plan, variant)
-    filename = f"<graphseq.Sequential-{next(_counter)}>"
+    # Not "<...>": linecache.lazycache skips such names, and it is what refills a cleared cache.
+    filename = f"<graphseq.Sequential-{next(_counter)}>.forward"
     namespace: dict[str, Any] = dict(plan.type_names)
     namespace["__name__"] = "graphseq.generated"
     namespace["__loader__"] = _SourceLoader(text.source)
