@@ -50,7 +50,7 @@ def test_ddp_example_runs_under_torchrun_and_reports_a_metric() -> None:
             "--master_addr=127.0.0.1", f"--master_port={free_port()}",
             str(ROOT / "examples" / "ddp_train.py"), "--epochs", "2",
         ],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = re.findall(r"epoch (\d+) loss (\d+\.\d+) accuracy (\d+\.\d+)", done.stdout)
