@@ -11,10 +11,12 @@ Only validated names reach the source: every identifier in it comes from the pla
 """
 
 from __future__ import annotations
+import __future__
 
 import inspect
 import itertools
 import linecache
+import math
 import threading
 import types
 import weakref
@@ -39,6 +41,7 @@ class Code:
     filename: str
     globals: dict[str, Any]
     line_to_step: dict[int, int]
+    annotations: dict[str, Any]  # the resolved types: the source's are never evaluated
 
 
 class _Namespace:
@@ -70,10 +73,17 @@ def _signature_line(plan: Plan) -> str:
     for p in plan.signature.param_dict.values():
         text = f"{p.name}: {p.type_repr}"
         if p.default is not inspect.Parameter.empty:
-            text += f" = {p.default!r}"
+            text += f" = {_literal(p.default)}"
         params.append(text)
     ret = f" -> {plan.inputs.return_repr}" if plan.inputs.return_repr else ""
     return f"def forward({', '.join(params)}){ret}:"
+
+
+def _literal(value: Any) -> str:
+    """Source for a literal default; ``repr`` of infinities and NaN is not Python."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    return repr(value)
 
 
 def _call(step: Step, target: str) -> str:
@@ -105,7 +115,10 @@ def generate(plan: Plan, variant: Variant = "eager") -> Code:
     namespace["__loader__"] = _SourceLoader(text.source)
     if variant == "eager":
         namespace[text.note] = _note_adder(plan, filename, text.line_to_step)
-    return Code(text.source, filename, namespace, text.line_to_step)
+    annotations = {p.name: p.type for p in plan.signature.param_dict.values()}
+    if plan.inputs.return_repr is not None:
+        annotations["return"] = plan.signature.return_type
+    return Code(text.source, filename, namespace, text.line_to_step, annotations)
 
 
 _TEXTS: OrderedDict[tuple[Hashable, Variant], _Text] = OrderedDict()
@@ -162,6 +175,7 @@ def compile_forward(code: Code) -> types.FunctionType:
     scope: dict[str, Any] = {}
     exec(_compiled(code.source, code.filename), code.globals, scope)  # source from the plan
     fn: types.FunctionType = scope["forward"]
+    fn.__annotations__ = dict(code.annotations)
     linecache.cache[code.filename] = (
         len(code.source),
         None,
@@ -184,7 +198,9 @@ def _compiled(source: str, filename: str) -> types.CodeType:
 
 @lru_cache(maxsize=256)
 def _compile_source(source: str) -> types.CodeType:
-    return compile(source, "<graphseq>", "exec", dont_inherit=True)
+    # Annotations stay text (PEP 563): their resolved types are set on the function instead.
+    flags = __future__.annotations.compiler_flag
+    return compile(source, "<graphseq>", "exec", flags=flags, dont_inherit=True)
 
 
 class _SourceLoader:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -129,21 +130,45 @@ def _split_spans(content: str, sep: str) -> Iterator[tuple[int, int]]:
     yield start, len(content)
 
 
-def _items(text: str, offset: int = 0) -> list[tuple[str, int, int]]:
-    """Comma-separated items of ``text`` as (stripped text, start, end), checking brackets."""
-    depth = 0
+def _code_chars(text: str) -> Iterator[tuple[int, str]]:
+    """``(index, char)`` for the characters of ``text`` that are not inside a string literal."""
+    quote = ""
+    escaped = False
     for i, char in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        else:
+            yield i, char
+
+
+def _items(text: str, offset: int = 0) -> list[tuple[str, int, int]]:
+    """Comma-separated items of ``text`` as (stripped text, start, end), checking brackets.
+
+    Commas and brackets inside string literals (a default such as ``'a, b'``) do not count.
+    """
+    depth = 0
+    cuts = []
+    for i, char in _code_chars(text):
         depth += char in "(["
         depth -= char in ")]"
         if depth < 0:
             raise HeaderError(
                 "has a closing bracket that was never opened.", span=(offset + i, offset + i + 1)
             )
+        if char == "," and depth == 0:
+            cuts.append(i)
     if depth > 0:
-        i = max(text.rfind("("), text.rfind("["))
+        i = max(i for i, c in _code_chars(text) if c in "([")
         raise HeaderError("has a bracket that is never closed.", span=(offset + i, offset + i + 1))
     items = []
-    for a, b in _split_spans(text, ","):
+    for a, b in zip([0] + [c + 1 for c in cuts], cuts + [len(text)], strict=True):
         part = text[a:b]
         lead = len(part) - len(part.lstrip())
         stripped = part.strip()
@@ -154,8 +179,18 @@ def _items(text: str, offset: int = 0) -> list[tuple[str, int, int]]:
     return items
 
 
+def _arrows(text: str) -> list[int]:
+    """Where ``->`` stands in ``text``, outside string literals."""
+    code = dict(_code_chars(text))
+    return [i for i, c in code.items() if c == "-" and code.get(i + 1) == ">"]
+
+
 def check_name(name: str, span: tuple[int, int] | None = None) -> str:
-    """``name`` if it is a usable value name, else a ``HeaderError``."""
+    """``name`` as Python reads it (NFKC-normalised) if it is a usable value name.
+
+    Python folds ``ｘ`` and ``x`` into one identifier, so graphseq does too.
+    """
+    name = unicodedata.normalize("NFKC", name)
     if keyword.iskeyword(name):
         raise HeaderError(f"uses {name!r}, a Python keyword, as a name.", span=span)
     if not name.isidentifier():
@@ -301,12 +336,13 @@ def parse_input_args(text: str) -> InputArgs:
     >>> parse_input_args('x, edge_weight: OptTensor = None').names
     ('x', 'edge_weight')
     """
-    if text.count("->") > 1:
-        second = text.index("->", text.index("->") + 2)
+    arrows = _arrows(text)
+    if len(arrows) > 1:
         raise HeaderError(
-            "Input args have '->' more than once.", text=text, span=(second, second + 2)
+            "Input args have '->' more than once.", text=text, span=(arrows[1], arrows[1] + 2)
         )
-    left, _, right = text.partition("->")
+    cut = arrows[0] if arrows else len(text)
+    left, _, right = text[:cut], text[cut : cut + 2], text[cut + 2 :]
     try:
         if not left.strip():
             raise HeaderError("Input args are empty: a model needs at least one input.")

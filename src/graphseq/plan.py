@@ -143,7 +143,7 @@ def check_step_name(name: Any, index: int, taken: Container[str]) -> str:
     if not isinstance(name, str):
         raise HeaderError(f"has a name that is not a str ({type(name).__name__}).", where=where)
     try:
-        check_name(name)
+        name = check_name(name)
     except HeaderError as error:
         raise HeaderError(
             error.reason.replace("uses", "is named", 1).replace("has", "is named", 1),

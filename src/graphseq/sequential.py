@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -154,6 +155,7 @@ class Sequential(torch.nn.Module):
             inputs, entries = slice_plan(self._plan, idx, self._child)
             return _from_parts(type(self), inputs, entries, self._plan.type_names)
         if isinstance(idx, str):
+            idx = unicodedata.normalize("NFKC", idx)  # as Python reads attribute names
             for step in self._plan.steps:
                 if step.name == idx:
                     return self._child(idx)

@@ -110,7 +110,10 @@ def _resolve(node: ast.expr, find: Callable[[str], Any]) -> Any:
     if isinstance(node, ast.Name):
         return find(node.id)
     if isinstance(node, ast.Attribute):
-        return getattr(_resolve(node.value, find), node.attr)
+        try:
+            return getattr(_resolve(node.value, find), node.attr)
+        except AttributeError:
+            raise KeyError(ast.unparse(node)) from None
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Tuple):
@@ -118,12 +121,18 @@ def _resolve(node: ast.expr, find: Callable[[str], Any]) -> Any:
     if isinstance(node, ast.List):
         return [_resolve(e, find) for e in node.elts]
     if isinstance(node, ast.BinOp):
-        return typing.Union[_resolve(node.left, find), _resolve(node.right, find)]  # noqa: UP007
+        try:
+            return typing.Union[_resolve(node.left, find), _resolve(node.right, find)]  # noqa: UP007
+        except TypeError as error:
+            raise HeaderError(f"{ast.unparse(node)!r} is not a valid type: {error}") from None
     if isinstance(node, ast.Subscript):
         base = _resolve(node.value, find)
         if not _subscriptable(base):
             raise HeaderError(f"{ast.unparse(node.value)!r} is not a generic type.")
-        return base[_resolve(node.slice, find)]
+        try:
+            return base[_resolve(node.slice, find)]
+        except TypeError as error:
+            raise HeaderError(f"{ast.unparse(node)!r} is not a valid type: {error}") from None
     raise HeaderError(f"{ast.unparse(node)!r} is not a type.")  # pragma: no cover
 
 
