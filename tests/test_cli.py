@@ -275,3 +275,31 @@ def test_draw_default_output_is_named_after_the_config(
     status, out, _ = run_main(capsys, "draw", GCN)
     assert status == 0 and out.strip() == "gcn.svg"
     assert (tmp_path / "gcn.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_demo_writes_dot_text_without_graphviz(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no 'dot' on this PATH
+    status, out, err = run_main(capsys, "demo", "--epochs", "3", "--out", tmp_path / "out")
+    assert status == 0
+    assert "Graphviz's 'dot' was not found, so the diagram is DOT text" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "karate_gcn.dot", "karate_gcn.yaml"
+    ]
+    assert (tmp_path / "out" / "karate_gcn.dot").read_text().startswith("digraph")
+    assert "loss=" in err
+
+
+def test_warnings_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "dead.yaml"
+    path.write_text(
+        "inputs: x\noutputs: x\nsteps:\n"
+        "  - {name: a, module: Linear, args: [4, 4], header: x -> h}\n"
+        "  - {name: b, module: ReLU, header: x -> x}\n"
+    )
+    status, out, err = run_main(capsys, "check", path)
+    assert status == 0 and out.startswith("OK: ")
+    assert err == (
+        "graphseq: warning: the results of step(s) 0 ('a') reach no output of the model.\n"
+    )

@@ -54,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     debug = bool(getattr(args, "debug", False))
     with warnings.catch_warnings():
+        warnings.simplefilter("default", UserWarning)  # graphseq's warnings: shown, once
         warnings.showwarning = _show_warning
         try:
             return int(args.run(args))
@@ -68,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _show_warning(message: Any, category: Any, *_: Any, **__: Any) -> None:
-    print(f"graphseq: warning: {message}", file=sys.stderr)
+    text = str(message).removeprefix("graphseq: ")
+    print(f"graphseq: warning: {text}", file=sys.stderr)
 
 
 def _one_line(error: BaseException) -> str:
