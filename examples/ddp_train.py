@@ -100,7 +100,12 @@ def main() -> None:
             print(f"epoch {epoch} loss {loss_sum / graphs:.4f} accuracy {correct / graphs:.4f}",
                   flush=True)
 
-    dist.barrier()  # every rank is done before any tears the group down
+    # Tear down in order: drop DDP (its reducer holds the process group) while the group is
+    # still registered, then destroy the group. Left to interpreter exit, the reducer can be
+    # the last owner and destroy gloo's group while holding the GIL, which gloo's worker thread
+    # may need: a deadlock at exit.
+    dist.barrier()
+    del ddp, optimizer
     dist.destroy_process_group()
 
 

@@ -159,5 +159,6 @@ def ddp_worker(rank: int, world_size: int, port: int, out_dir: str) -> None:
         train(model, data[rank * half : (rank + 1) * half])
         torch.save(model.module.state_dict(), Path(out_dir) / f"rank{rank}.pt")
         dist.barrier()
+        del model  # before the group goes: see the teardown note in examples/ddp_train.py
     finally:
         dist.destroy_process_group()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -44,16 +45,22 @@ def test_ddp_on_two_processes_matches_one_process_on_the_full_batch(tmp_path: Pa
 def test_ddp_example_runs_under_torchrun_and_reports_a_metric() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-            "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-            str(ROOT / "examples" / "ddp_train.py"), "--epochs", "2",
-        ],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = re.findall(r"epoch (\d+) loss (\d+\.\d+) accuracy (\d+\.\d+)", done.stdout)
-    assert [int(e) for e, _, _ in lines] == [1, 2], done.stdout
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
+        str(ROOT / "examples" / "ddp_train.py"), "--epochs", "2",
+    ]
+    # A session of its own, so that on a timeout the workers die with their launcher.
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as run:
+        try:
+            stdout, stderr = run.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            stdout, stderr = run.communicate()
+            raise AssertionError(f"torchrun timed out:\n{stdout}\n{stderr}") from None
+    assert run.returncode == 0, stdout + stderr
+    lines = re.findall(r"epoch (\d+) loss (\d+\.\d+) accuracy (\d+\.\d+)", stdout)
+    assert [int(e) for e, _, _ in lines] == [1, 2], stdout
     assert all(0.0 <= float(acc) <= 1.0 for _, _, acc in lines)
-    assert "world size 2" in done.stdout
+    assert "world size 2" in stdout
