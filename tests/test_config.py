@@ -164,6 +164,8 @@ SCHEMA_ERRORS = [
     (_with({}, 3, drop="module"), r"steps\[3\] \('jk'\)\.module: missing"),
     (_with({"module": GCNConv}, 3), r"steps\[3\] \('jk'\)\.module: must be a str"),
     (_with({"name": "two words"}, 3), r"steps\[3\] \('two words'\)\.name: must be a Python"),
+    (_with({"name": [1]}, 3), r"steps\[3\] \(\[1\]\)\.name: must be a Python"),
+    (_with({"inputs": ""}), r"config: inputs: Input args are empty: .* one input\.$"),
     (_with({"name": "conv1"}, 2), r"steps\[2\] \('conv1'\)\.name: is used by an earlier step"),
     (_with({"header": ["x"]}, 3), r"steps\[3\] \('jk'\)\.header: must be a str .*quote"),
     (_with({"module": "GCNConf"}, 0),
@@ -257,6 +259,16 @@ def test_binding_error_is_located_in_the_config() -> None:
     config["steps"][5]["header"] = "x, batch -> x"
     with pytest.raises(HeaderError, match=r"In config, steps\[5\] \('head'\)\.header: passes"):
         from_config(config)
+
+
+def test_empty_header_is_located_in_the_config() -> None:
+    config = jk_config()
+    config["steps"][0]["header"] = ""
+    with pytest.raises(HeaderError) as info:
+        from_config(config)
+    assert str(info.value) == (
+        "In config, steps[0] ('conv1').header: has no '->' between its inputs and its outputs."
+    )
 
 
 def test_output_error_is_located_in_the_config() -> None:

@@ -176,7 +176,7 @@ def _validate(raw: Mapping[str, Any], label: str) -> tuple[_Config, list[Problem
         try:
             inputs = str(parse_input_args(inputs))
         except HeaderError as error:
-            fault("inputs", str(error))
+            fault("inputs", str(error).rstrip())
 
     outputs = raw.get("outputs")
     if isinstance(outputs, list | tuple) and all(isinstance(o, str) for o in outputs):
@@ -193,7 +193,8 @@ def _validate(raw: Mapping[str, Any], label: str) -> tuple[_Config, list[Problem
     elif not isinstance(raw_steps, list | tuple) or not raw_steps:
         fault("steps", f"must be a non-empty list of steps (got {_kind(raw_steps)})")
     else:
-        taken = {s["name"] for s in raw_steps if isinstance(s, Mapping) and "name" in s}
+        names = [s.get("name") for s in raw_steps if isinstance(s, Mapping)]
+        taken = {name for name in names if isinstance(name, str)}
         seen: set[str] = set()
         for index, item in enumerate(raw_steps):
             fault.step = index
@@ -435,7 +436,8 @@ def _located(error: HeaderError, config: _Config) -> HeaderError:
     reason = error.reason
     if error.where is None:
         reason = reason[:1].lower() + reason[1:]
-    return HeaderError(reason, error.text, error.span, error.hint, where)
+    text = error.text if error.text and error.text.strip() else None
+    return HeaderError(reason, text, error.span if text else None, error.hint, where)
 
 
 # Writing -----------------------------------------------------------------------------------
