@@ -183,7 +183,7 @@ def run_case(
     fwd_t: dict[str, float | None] = dict.fromkeys(models)
     with torch.no_grad():
         reference_out = models["torch_geometric Sequential"](*inputs)
-        for label, model in models.items():
+        for model in models.values():
             if model is not None:
                 torch.testing.assert_close(model(*inputs), reference_out)
         for _ in range(repeat):  # interleave so drift hits all contenders alike

@@ -400,7 +400,7 @@ def from_config(source: Source, *, allow_imports: bool = False) -> Sequential:
     >>> model.to_config()['steps'][1]
     {'name': 'module_1', 'module': 'ReLU'}
     """
-    from .sequential import Sequential
+    from .sequential import build_model
 
     raw, label = load(source)
     config, problems = _validate(raw, label)
@@ -417,7 +417,8 @@ def from_config(source: Source, *, allow_imports: bool = False) -> Sequential:
         problems.sort(key=lambda p: -1 if p.step is None else p.step)
         raise ConfigError(problems)
     try:
-        return Sequential(config.inputs, modules, config.outputs)
+        # Type names in a config resolve from typing, torch and PyG only, never the caller.
+        return build_model(config.inputs, modules, config.outputs, namespace={})
     except HeaderError as error:
         raise _located(error, config) from None
 

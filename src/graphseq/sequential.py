@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
@@ -153,7 +153,8 @@ class Sequential(torch.nn.Module):
     def __getitem__(self, idx: int | str | slice) -> Any:
         if isinstance(idx, slice):
             inputs, entries = slice_plan(self._plan, idx, self._child)
-            return _from_parts(type(self), inputs, entries, self._plan.type_names)
+            cls = _user_class(type(self))
+            return build_model(inputs, entries, None, self._plan.type_names, cls)
         if isinstance(idx, str):
             idx = unicodedata.normalize("NFKC", idx)  # as Python reads attribute names
             for step in self._plan.steps:
@@ -279,12 +280,20 @@ def _restore(cls: type[Sequential], state: dict[str, Any]) -> Sequential:
     return model
 
 
-def _from_parts(
-    cls: type[Sequential], inputs: InputArgs, entries: dict[str, Any], namespace: Any
+def build_model(
+    input_args: str | InputArgs,
+    modules: Any,
+    outputs: str | tuple[str, ...] | None = None,
+    namespace: Mapping[str, Any] | None = None,
+    cls: type[Sequential] = Sequential,
 ) -> Sequential:
+    """Build a model whose type names resolve in ``namespace`` only, not the caller's globals.
+
+    Configs and slices use it, so what they build does not depend on who calls them.
+    """
     model = cls.__new__(cls)
     torch.nn.Module.__init__(model)
-    model._adopt(*build_plan(inputs, entries, None, namespace, taken=_taken(cls)))
+    model._adopt(*build_plan(input_args, modules, outputs, namespace or {}, taken=_taken(cls)))
     return model
 
 
