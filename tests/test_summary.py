@@ -9,27 +9,17 @@ import pytest
 import torch
 from torch import Tensor
 from torch.nn import BatchNorm1d, Dropout, Linear, ReLU
-from torch_geometric.nn import GCNConv, JumpingKnowledge, global_mean_pool
+from torch_geometric.nn import GCNConv
 
 import graphseq
 import graphseq.summary
 from graphseq.summary import INPUT, describe, recorded_shapes, short_repr
+from tests.models import jk_steps
 
 
 def jk_model() -> graphseq.Sequential:
-    return graphseq.Sequential(
-        "x, edge_index, batch",
-        [
-            (Dropout(p=0.5), "x -> x"),
-            (GCNConv(16, 64), "x, edge_index -> x1"),
-            ReLU(inplace=True),
-            (GCNConv(64, 64), "x1, edge_index -> x2"),
-            ReLU(inplace=True),
-            (JumpingKnowledge("cat", 64, num_layers=2), "[x1, x2] -> x"),
-            (global_mean_pool, "x, batch -> x"),
-            Linear(2 * 64, 3),
-        ],
-    )
+    """The reference's jumping-knowledge example at 16 -> 64 -> 3 channels."""
+    return graphseq.Sequential("x, edge_index, batch", jk_steps(16, 64, 3))
 
 
 def jk_inputs() -> tuple[Tensor, Tensor, Tensor]:

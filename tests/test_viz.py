@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 from torch import Tensor
-from torch.nn import Dropout, Linear, ReLU
-from torch_geometric.nn import GCNConv, JumpingKnowledge, global_mean_pool
+from torch.nn import Linear, ReLU
+from torch_geometric.nn import GCNConv
 
 import graphseq
 import graphseq.viz
 from graphseq.viz import GraphvizError, GraphvizNotFoundError, render_dot, to_dot, to_mermaid
+from tests.models import jk_steps
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None,
@@ -27,19 +28,8 @@ needs_dot = pytest.mark.skipif(
 
 
 def jk_model() -> graphseq.Sequential:
-    return graphseq.Sequential(
-        "x, edge_index, batch",
-        [
-            (Dropout(p=0.5), "x -> x"),
-            (GCNConv(16, 64), "x, edge_index -> x1"),
-            ReLU(inplace=True),
-            (GCNConv(64, 64), "x1, edge_index -> x2"),
-            ReLU(inplace=True),
-            (JumpingKnowledge("cat", 64, num_layers=2), "[x1, x2] -> x"),
-            (global_mean_pool, "x, batch -> x"),
-            Linear(2 * 64, 3),
-        ],
-    )
+    """The reference's jumping-knowledge example at 16 -> 64 -> 3 channels."""
+    return graphseq.Sequential("x, edge_index, batch", jk_steps(16, 64, 3))
 
 
 def jk_inputs() -> tuple[Tensor, Tensor, Tensor]:
