@@ -281,3 +281,17 @@ def test_message_passing_children_can_be_traced_as_leaves():
     graph_ = Tracer().trace(model)
     targets = [n.target for n in graph_.nodes if n.op == "call_module"]
     assert targets == ["module_0", "module_1", "module_2", "module_3", "module_4"]
+
+
+def test_a_model_holding_a_lambda_cannot_be_pickled_but_list_packing_can():
+    import pickle
+
+    from torch_geometric.nn import JumpingKnowledge
+
+    with_lambda = Sequential("x1, x2", [(lambda x1, x2: [x1, x2], "x1, x2 -> xs"),
+                                        (JumpingKnowledge("cat"), "xs -> x")])
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        pickle.dumps(with_lambda)
+    packed = Sequential("x1, x2", [(JumpingKnowledge("cat"), "[x1, x2] -> x")])
+    a, b = torch.ones(2, 3), torch.zeros(2, 3)
+    assert torch.equal(pickle.loads(pickle.dumps(packed))(a, b), packed(a, b))
