@@ -226,7 +226,7 @@ def _note_adder(
                 if index is not None:
                     step = steps[index]
                     error.add_note(
-                        f"graphseq: raised in step {index} ({step.name!r}): {step.header_text}"
+                        f"graphseq: raised in {step.where}: {step.header_text}"
                     )
                 return
             tb = tb.tb_next
