@@ -94,10 +94,12 @@ def _per_call(fn: Callable[[], Any], number: int, repeat: int) -> float:
     return best
 
 
-def _build_time(build: Callable[[], Any], n: int) -> float:
-    """Median time of one build, in seconds."""
+def _build_time(build: Callable[[], Any], n: int, setup: Callable[[], Any] | None = None) -> float:
+    """Median time of one build, in seconds (``setup`` runs before each, untimed)."""
     times = []
     for _ in range(n):
+        if setup is not None:
+            setup()
         start = time.perf_counter()
         build()
         times.append(time.perf_counter() - start)
@@ -149,16 +151,6 @@ def first_build(which: str, scratch: str, runs: int) -> float:
     return statistics.median(times)
 
 
-def cold(build: Callable[[], Any]) -> Callable[[], Any]:
-    """``build`` as the first build of its kind in a fresh process (caches cleared)."""
-
-    def run() -> Any:
-        clear_graphseq_caches()
-        return build()
-
-    return run
-
-
 def run_case(
     name: str,
     builders: dict[str, Callable[[], Any] | None],
@@ -175,7 +167,7 @@ def run_case(
         build_t[label] = None if build is None else _build_time(build, builds[label])
     ours = builders["graphseq Sequential"]
     assert ours is not None
-    cold_t = _build_time(cold(ours), builds["graphseq Sequential"])
+    cold_t = _build_time(ours, builds["graphseq Sequential"], setup=clear_graphseq_caches)
     models = {k: (b() if b is not None else None) for k, b in builders.items()}
     for model in models.values():
         if model is not None:
