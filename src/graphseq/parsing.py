@@ -223,6 +223,8 @@ def _kind(node: ast.AST) -> str:
 
 def _parse_arg(item: str, start: int) -> Arg:
     span = (start, start + len(item))
+    if item.isidentifier():  # the common case, which ast would read as one Name
+        return Arg((check_name(item, span),))
     try:
         call = ast.parse(f"_({item})", mode="eval").body
     except SyntaxError:
@@ -373,6 +375,8 @@ def parse_input_args(text: str) -> InputArgs:
 
 def _parse_input_arg(item: str, start: int) -> InputArg:
     span = (start, start + len(item))
+    if item.isidentifier():  # an untyped input without a default
+        return InputArg(check_name(item, span))
     try:
         tree = ast.parse(f"def _({item}): pass")
     except SyntaxError:
@@ -415,6 +419,8 @@ def _literal(node: ast.expr, item: str, start: int) -> Any:
 def check_type(text: str, start: int = 0) -> ast.expr:
     """Parse a type expression, allowing only names, dotted names, subscripts and ``|``."""
     span = (start, start + len(text))
+    if text.isidentifier() and not keyword.iskeyword(text):
+        return ast.Name(text)  # ``Tensor``: what ast.parse would give, without parsing
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
