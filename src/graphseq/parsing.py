@@ -235,7 +235,7 @@ def _parse_arg(item: str, start: int) -> Arg:
             word = word.strip()
             bad = keyword.iskeyword(word) or not word.isidentifier()
             if word and bad and not any(c in word for c in "()[]="):
-                check_name(word, span_of(item, word) and _shift(span_of(item, word), start))
+                check_name(word, _shift(span_of(item, word), start))
         raise HeaderError(f"has {item!r}, which is not valid syntax.", span=span) from None
     assert isinstance(call, ast.Call)
     if len(call.args) + len(call.keywords) != 1:
