@@ -8,6 +8,8 @@ import torch
 from torch.nn import BatchNorm1d, Dropout, Linear, ReLU
 from torch_geometric.nn import GCNConv, JumpingKnowledge, SAGEConv, global_mean_pool
 
+from graphseq import Sequential
+
 
 def graph(num_nodes: int = 6, channels: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
     """A small graph: a ring plus chords, two graphs in the batch."""
@@ -63,3 +65,16 @@ def rich_steps(channels: int = 8, hidden: int = 16) -> dict[str, Any]:
         "pool": (global_mean_pool, "h, batch -> g"),
         "head": (Linear(hidden, 2), "g -> out"),
     }
+
+
+def jk_model() -> Sequential:
+    """The reference's jumping-knowledge example at 16 -> 64 -> 3 channels."""
+    return Sequential("x, edge_index, batch", jk_steps(16, 64, 3))
+
+
+def jk_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ten nodes with 16 features, 30 random edges, two graphs."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(10, 16, generator=gen)
+    edge_index = torch.randint(0, 10, (2, 30), generator=gen)
+    return x, edge_index, torch.tensor([0] * 5 + [1] * 5)

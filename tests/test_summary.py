@@ -14,20 +14,7 @@ from torch_geometric.nn import GCNConv
 import graphseq
 import graphseq.summary
 from graphseq.summary import INPUT, describe, recorded_shapes, short_repr
-from tests.models import jk_steps
-
-
-def jk_model() -> graphseq.Sequential:
-    """The reference's jumping-knowledge example at 16 -> 64 -> 3 channels."""
-    return graphseq.Sequential("x, edge_index, batch", jk_steps(16, 64, 3))
-
-
-def jk_inputs() -> tuple[Tensor, Tensor, Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(10, 16, generator=gen)
-    edge_index = torch.randint(0, 10, (2, 30), generator=gen)
-    batch = torch.tensor([0] * 5 + [1] * 5)
-    return x, edge_index, batch
+from tests.models import jk_inputs, jk_model
 
 
 def rows(table: str) -> dict[int, str]:

@@ -19,24 +19,12 @@ from torch_geometric.nn import GCNConv
 import graphseq
 import graphseq.viz
 from graphseq.viz import GraphvizError, GraphvizNotFoundError, render_dot, to_dot, to_mermaid
-from tests.models import jk_steps
+from tests.models import jk_inputs, jk_model
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None,
     reason="Graphviz 'dot' is not installed (apt-get install graphviz)",
 )
-
-
-def jk_model() -> graphseq.Sequential:
-    """The reference's jumping-knowledge example at 16 -> 64 -> 3 channels."""
-    return graphseq.Sequential("x, edge_index, batch", jk_steps(16, 64, 3))
-
-
-def jk_inputs() -> tuple[Tensor, Tensor, Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(10, 16, generator=gen)
-    edge_index = torch.randint(0, 10, (2, 30), generator=gen)
-    return x, edge_index, torch.tensor([0] * 5 + [1] * 5)
 
 
 def weighted_gcn() -> graphseq.Sequential:
