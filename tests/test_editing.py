@@ -87,7 +87,7 @@ def test_append_insert_extend_edit_in_place_and_regenerate():
     assert len(model) == 3 and model.code != before
     model.insert(1, Dropout(0.0))
     assert [c.name for c in model.headers] == ["module_0", "module_3", "module_1", "module_2"]
-    model.extend([ReLU(), (lambda y: y * 2, "y -> z")])
+    model.extend([ReLU(), [lambda y: y * 2, "y -> z"]])
     assert len(model) == 6
     x = torch.randn(3, 4)
     expected = model[4](model[3](model[1](model[0](x)).relu())) * 2
@@ -107,6 +107,8 @@ def test_a_rejected_edit_leaves_the_model_unchanged():
         model.insert(0, ReLU())
     with pytest.raises(HeaderError, match="is not callable"):
         model.extend([ReLU(), 3])
+    with pytest.raises(HeaderError, match="tuple of 3 items"):
+        model.extend([(ReLU(), "x2 -> y", "extra")])
     assert (repr(model), model.code, list(model.state_dict())) == before
     with torch.no_grad():
         assert torch.equal(model(g["x"], g["edge_index"], g["batch"]), out)

@@ -221,17 +221,14 @@ class Sequential(torch.nn.Module):
 
     def extend(self, steps: Iterable[Any]) -> Sequential:
         """Append several ``module`` or ``(module, header)`` items at once."""
-        items = self._items()
-        for item in steps:
-            module, header = item if isinstance(item, tuple) else (item, None)
-            items.append((None, module, header))
-        self._rebuild(items)
+        # Each item goes to the checker as written, so a malformed one is reported as such.
+        self._rebuild(self._items() + [(None, item, None) for item in steps])
         return self
 
-    def _items(self) -> list[tuple[str | None, Callable[..., Any], str | None]]:
+    def _items(self) -> list[tuple[str | None, Any, str | None]]:
         return [(s.name, self._child(s.name), s.text) for s in self._plan.steps]
 
-    def _rebuild(self, items: list[tuple[str | None, Callable[..., Any], str | None]]) -> None:
+    def _rebuild(self, items: list[tuple[str | None, Any, str | None]]) -> None:
         used = {name for name, _, _ in items if name is not None}
         named: dict[str, Any] = {}
         for i, (name, module, header) in enumerate(items):
@@ -239,8 +236,8 @@ class Sequential(torch.nn.Module):
                 name = _free_name(i, used)
                 used.add(name)
             named[name] = module if header is None else (module, header)
-        outputs = self._plan.outputs if self._plan.explicit_outputs else None
         plan = self._plan
+        outputs = plan.outputs if plan.explicit_outputs else None
         taken = _taken(type(self))
         self._adopt(*build_plan(plan.inputs, named, outputs, plan.type_names, taken=taken))
 
