@@ -295,3 +295,16 @@ def test_a_model_holding_a_lambda_cannot_be_pickled_but_list_packing_can():
     packed = Sequential("x1, x2", [(JumpingKnowledge("cat"), "[x1, x2] -> x")])
     a, b = torch.ones(2, 3), torch.zeros(2, 3)
     assert torch.equal(pickle.loads(pickle.dumps(packed))(a, b), packed(a, b))
+
+
+def test_types_written_over_several_lines_keep_the_line_to_step_map():
+    def fail(z):
+        raise ZeroDivisionError("boom")
+
+    model = Sequential("x: Optional[  # a comment\n Tensor] -> Optional[\nTensor]",
+                       [(lambda x: x, "x -> z"), (fail, "z -> w")])
+    assert model.code.splitlines()[0] == (
+        "def forward(self, x: Optional[Tensor]) -> Optional[Tensor]:")
+    with pytest.raises(ZeroDivisionError) as info:
+        model(torch.ones(1))
+    assert info.value.__notes__ == ["graphseq: raised in step 1 ('module_1'): z -> w"]

@@ -366,7 +366,8 @@ def parse_input_args(text: str) -> InputArgs:
                     "Input args have '->' but no return type after it.",
                     span=(len(left), len(text)),
                 )
-            check_type(return_repr, len(left) + 2 + right.index(return_repr))
+            node = check_type(return_repr, len(left) + 2 + right.index(return_repr))
+            return_repr = _one_line(return_repr, node)
     except HeaderError as error:
         where = None if error.reason.startswith(("Input", "Type", "The")) else "Input args"
         raise HeaderError(error.reason, text, error.span, error.hint, where) from None
@@ -396,7 +397,7 @@ def _parse_input_arg(item: str, start: int) -> InputArg:
     if param.annotation is not None:
         type_repr = ast.get_source_segment(f"def _({item}): pass", param.annotation)
         assert type_repr is not None
-        check_type(type_repr, start + item.index(":") + 1)
+        type_repr = _one_line(type_repr, check_type(type_repr, start + item.index(":") + 1))
     if params.defaults:
         return InputArg(name, type_repr, _literal(params.defaults[0], item, start), True)
     return InputArg(name, type_repr)
@@ -413,6 +414,14 @@ def _literal(node: ast.expr, item: str, start: int) -> Any:
         "Input default must be a literal (None, a number, a string or True/False).",
         span=(start, start + len(item)),
     )
+
+
+def _one_line(text: str, node: ast.expr) -> str:
+    """A type as written, unless it spans lines or holds a comment: then its normal form.
+
+    It goes into the one-line ``def`` of the generated source, whose line numbers must hold.
+    """
+    return text if text.isprintable() and "#" not in text else ast.unparse(node)
 
 
 @lru_cache(maxsize=1024)
