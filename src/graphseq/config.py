@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import registry
-from .errors import HeaderError
+from .errors import HeaderError, step_label
 from .parsing import parse_input_args, split
 
 if TYPE_CHECKING:
@@ -429,7 +429,7 @@ def _located(error: HeaderError, config: _Config) -> HeaderError:
     if error.where is not None:
         where = f"In {config.label}, {error.where}:"
         for step in config.steps:
-            if error.where == f"step {step.index} ({step.name!r})":
+            if error.where == step_label(step.index, step.name):
                 key = ".header" if error.text is not None and error.text == step.header else ""
                 where = f"In {config.label}, {step.where}{key}:"
     elif config.outputs is not None and error.reason.startswith("Outputs"):

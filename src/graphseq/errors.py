@@ -46,6 +46,11 @@ class HeaderError(ValueError):
         return "\n".join(lines)
 
 
+def step_label(index: int, name: object) -> str:
+    """How every message names a step: ``step 2 ('conv2')``."""
+    return f"step {index} ({name!r})"
+
+
 _VISIBLE = str.maketrans({"\n": "\u2424", "\r": "\u240d", "\t": "\u2409"})
 
 

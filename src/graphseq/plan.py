@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 
-from .errors import HeaderError, span_of
+from .errors import HeaderError, span_of, step_label
 from .parsing import Header, InputArg, InputArgs, check_name, parse_header, parse_input_args
 from .signature import Child, Signature, resolve_signature
 
@@ -46,7 +46,7 @@ class Step:
 
     @property
     def where(self) -> str:
-        return f"step {self.index} ({self.name!r})"
+        return step_label(self.index, self.name)
 
     @property
     def header_text(self) -> str:
@@ -113,7 +113,7 @@ def normalize_modules(modules: Any) -> list[tuple[str, Callable[..., Any], str |
         raise HeaderError("Sequential expects a non-empty list of modules.")
     out: list[tuple[str, Callable[..., Any], str | None]] = []
     for i, (name, item) in enumerate(items):
-        where = f"step {i} ({name!r})"
+        where = step_label(i, name)
         text: Any = None
         if isinstance(item, tuple | list):
             if len(item) == 1:
@@ -139,7 +139,7 @@ def normalize_modules(modules: Any) -> list[tuple[str, Callable[..., Any], str |
 
 
 def check_step_name(name: Any, index: int, taken: Container[str]) -> str:
-    where = f"step {index} ({name!r})"
+    where = step_label(index, name)
     if not isinstance(name, str):
         raise HeaderError(f"has a name that is not a str ({type(name).__name__}).", where=where)
     try:
@@ -222,7 +222,7 @@ def _dataflow(
     defined: dict[str, None] = dict.fromkeys(inputs)
     headers: list[Header] = []
     for i, spec in enumerate(specs):
-        where = f"step {i} ({spec.name!r})"
+        where = step_label(i, spec.name)
         if spec.text is None:
             if i == 0:
                 raise HeaderError(
