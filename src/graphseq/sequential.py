@@ -204,6 +204,42 @@ class Sequential(torch.nn.Module):
 
         return to_config(self)
 
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        *example_args: Any,
+        dynamic_shapes: Any = None,
+        aot: bool = False,
+        **example_kwargs: Any,
+    ) -> Path:
+        """Export to ``.pt2`` (``torch.export``) or ``.onnx``, sized for any graph.
+
+        Args:
+            path: the file to write; ``.pt2`` or ``.onnx``.
+            *example_args: example inputs, as for ``model(...)``.
+            dynamic_shapes: torch's format; default: every tensor dim ``Dim.AUTO``, ints dynamic.
+            aot: compile the ``.pt2`` with AOTInductor.
+            **example_kwargs: example keyword inputs.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ValueError: another suffix; see :func:`graphseq.export.export` for the rest.
+
+        Example:
+            >>> import tempfile
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> x')])
+            >>> with tempfile.TemporaryDirectory() as tmp:
+            ...     model.export(f'{tmp}/model.pt2', torch.randn(5, 4)).name
+            'model.pt2'
+        """
+        from .export import export
+
+        return export(
+            self, path, *example_args, dynamic_shapes=dynamic_shapes, aot=aot, **example_kwargs
+        )
+
     # Editing ------------------------------------------------------------------------------
 
     def append(self, module: Callable[..., Any], header: str | None = None) -> Sequential:

@@ -1,0 +1,311 @@
+"""Ship a model: ``torch.export`` (``.pt2``), AOTInductor (``.pt2`` package) or ONNX (``.onnx``).
+
+Every tensor dimension is exported as ``Dim.AUTO`` (torch keeps static what must be static, such
+as channel counts) and every ``int`` input as ``Dim.DYNAMIC``, so one exported file serves graphs
+of any size. When tracing fails inside a step, the error keeps its type and traceback; the
+generated ``forward`` notes the step and its header, and :func:`export` adds the fix graphseq
+knows (see :mod:`graphseq.export_errors`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.export import Dim, ExportedProgram
+
+from .export_errors import explain_export_error
+
+if TYPE_CHECKING:
+    from .sequential import Sequential
+
+FORMATS = {".pt2": "torch.export", ".onnx": "ONNX"}
+"""The file suffixes :func:`export` writes, and what each holds."""
+
+TRIMMING_KWARGS = ("num_sampled_nodes_per_hop", "num_sampled_edges_per_hop")
+"""Keyword-only arguments of the eager ``forward`` (per-hop trimming) that export leaves out."""
+
+
+@dataclass(frozen=True)
+class ExampleInputs:
+    """The example call bound to the model's inputs: what ``torch.export`` traces.
+
+    Attributes:
+        args: the positional values, one per model input, defaults filled in.
+        kwargs: keyword-only values that are passed on (never the trimming ones).
+        names: the model's input names, in order (``args`` then ``kwargs``).
+    """
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    names: tuple[str, ...]
+
+    def values(self) -> dict[str, Any]:
+        """Each input name with its value."""
+        return dict(zip(self.names, (*self.args, *self.kwargs.values()), strict=True))
+
+
+def bind_inputs(model: torch.nn.Module, *args: Any, **kwargs: Any) -> ExampleInputs:
+    """Bind an example call to ``model.forward``'s inputs, leaving out the trimming arguments.
+
+    Args:
+        model: the model whose ``forward`` is called.
+        *args: example positional inputs.
+        **kwargs: example keyword inputs.
+
+    Returns:
+        The bound inputs, with defaults filled in.
+
+    Raises:
+        TypeError: the call does not fit ``forward``'s signature.
+        ValueError: a trimming argument is given (export serves full graphs).
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x, scale: float = 2.0', [(torch.nn.Identity(), 'x -> x')])
+        >>> bind_inputs(model, torch.ones(3)).names
+        ('x', 'scale')
+    """
+    for name in TRIMMING_KWARGS:
+        if kwargs.get(name) is not None:
+            raise ValueError(
+                f"export takes no {name}: per-hop trimming is for sampled mini-batches in "
+                "eager mode; an exported model runs the whole graph it is given"
+            )
+        kwargs.pop(name, None)
+    signature = inspect.signature(model.forward)
+    params = {
+        name: p for name, p in signature.parameters.items() if name not in TRIMMING_KWARGS
+    }
+    bound = signature.replace(parameters=list(params.values())).bind(*args, **kwargs)
+    bound.apply_defaults()
+    positional: list[Any] = []
+    keyword: dict[str, Any] = {}
+    for name, p in params.items():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise TypeError(f"export needs named inputs, but forward takes {p}")
+        if p.kind == p.KEYWORD_ONLY:
+            keyword[name] = bound.arguments[name]
+        else:
+            positional.append(bound.arguments[name])
+    return ExampleInputs(tuple(positional), keyword, (*params.keys(),))
+
+
+def default_dynamic_shapes(inputs: ExampleInputs) -> dict[str, Any]:
+    """Every tensor dimension ``Dim.AUTO`` and every ``int`` ``Dim.DYNAMIC``, by input name.
+
+    Args:
+        inputs: the bound example inputs.
+
+    Returns:
+        ``dynamic_shapes`` in ``torch.export``'s format, keyed by input name.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x, n: int', [(torch.nn.Identity(), 'x -> x')])
+        >>> shapes = default_dynamic_shapes(bind_inputs(model, torch.ones(3, 2), 4))
+        >>> shapes['n'] is torch.export.Dim.DYNAMIC, len(shapes['x'])
+        (True, 2)
+    """
+    return {name: _dynamic(value) for name, value in inputs.values().items()}
+
+
+def _dynamic(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return {dim: Dim.AUTO for dim in range(value.dim())}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Dim.DYNAMIC
+    if isinstance(value, list | tuple):
+        return type(value)(_dynamic(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _dynamic(v) for k, v in value.items()}
+    return None
+
+
+def _check_sizes(inputs: ExampleInputs) -> None:
+    """Refuse example sizes of 0 and 1 where graphs vary, which torch would fix as constants."""
+    for name, value in inputs.values().items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.size(0) < 2:
+            size = f"{value.size(0)} row{'s' if value.size(0) != 1 else ''}"
+        elif isinstance(value, int) and not isinstance(value, bool) and value < 2:
+            size = f"the value {value}"
+        else:
+            continue
+        raise ValueError(
+            f"example input {name!r} has {size}: torch.export fixes sizes of 0 and 1 as "
+            "constants, so the exported model would accept no other. Give an example graph "
+            "with at least 2 nodes, edges and graphs, or pass dynamic_shapes= yourself"
+        )
+
+
+def export_program(
+    model: Sequential,
+    *args: Any,
+    dynamic_shapes: dict[str, Any] | tuple[Any, ...] | list[Any] | None = None,
+    **kwargs: Any,
+) -> ExportedProgram:
+    """``torch.export.export`` with graphseq's dynamic sizes and error notes.
+
+    Args:
+        model: the model to trace (in its current train/eval mode).
+        *args: example inputs.
+        dynamic_shapes: torch's ``dynamic_shapes``; default :func:`default_dynamic_shapes`.
+        **kwargs: example keyword inputs.
+
+    Returns:
+        The exported program.
+
+    Raises:
+        ValueError: an example size is 0 or 1 where graphs vary (dim 0 of a tensor, an int),
+            so torch would fix it; only with the default ``dynamic_shapes``.
+        Exception: whatever ``torch.export`` raises, with notes naming the step and the fix.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> x')])
+        >>> program = export_program(model, torch.randn(5, 4))
+        >>> program.module()(torch.randn(9, 4)).shape
+        torch.Size([9, 2])
+    """
+    inputs = bind_inputs(model, *args, **kwargs)
+    if dynamic_shapes is None:
+        _check_sizes(inputs)
+        dynamic_shapes = default_dynamic_shapes(inputs)
+    try:
+        return torch.export.export(
+            model, inputs.args, inputs.kwargs or None, dynamic_shapes=dynamic_shapes, strict=False
+        )
+    except Exception as error:
+        explain_export_error(model, error, inputs)
+        raise
+
+
+def export(
+    model: Sequential,
+    path: str | os.PathLike[str],
+    *args: Any,
+    dynamic_shapes: dict[str, Any] | tuple[Any, ...] | list[Any] | None = None,
+    aot: bool = False,
+    **kwargs: Any,
+) -> Path:
+    """Export ``model`` to ``path``: ``.pt2`` (``torch.export``) or ``.onnx`` (ONNX).
+
+    Args:
+        model: the model (export follows its train/eval mode: call ``model.eval()`` first).
+        path: the file to write; its suffix picks the format.
+        *args: example inputs, as for ``model(...)``.
+        dynamic_shapes: torch's ``dynamic_shapes`` to use instead of graphseq's default (every
+            tensor dimension ``Dim.AUTO``, every ``int`` ``Dim.DYNAMIC``).
+        aot: compile the ``.pt2`` ahead of time with AOTInductor; load it with
+            ``torch._inductor.aoti_load_package``.
+        **kwargs: example keyword inputs.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: the suffix is not ``.pt2`` or ``.onnx``, or ``aot`` with ``.onnx``, or an
+            example size is 0 or 1 where graphs vary (see :func:`export_program`).
+        Exception: what ``torch.export`` raises, with notes naming the failing step and the fix.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> x')])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = export(model, f'{tmp}/model.pt2', torch.randn(5, 4))
+        ...     torch.export.load(path).module()(torch.randn(9, 4)).shape
+        torch.Size([9, 2])
+    """
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(
+            f"cannot export to {str(out)!r}: the file name must end in .pt2 (torch.export) "
+            "or .onnx (ONNX)"
+        )
+    if aot and suffix != ".pt2":
+        raise ValueError(f"aot=True writes an AOTInductor package, whose name ends in .pt2: {out}")
+    program = export_program(model, *args, dynamic_shapes=dynamic_shapes, **kwargs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".onnx":
+        _save_onnx(program, out)
+    elif aot:
+        from torch._inductor import aoti_compile_and_package
+
+        aoti_compile_and_package(program, package_path=os.fspath(out))
+    else:
+        torch.export.save(program, out)
+    return out
+
+
+def _save_onnx(program: ExportedProgram, out: Path) -> None:
+    try:  # the program's inputs are named after the model's, and so are the ONNX graph's
+        onnx_program = torch.onnx.export(program, dynamo=True, verbose=False, external_data=False)
+    except Exception as error:
+        error.add_note(
+            "graphseq: torch.export traced the model (a .pt2 export works); the ONNX "
+            "translation of one of its operators failed"
+        )
+        raise
+    assert onnx_program is not None
+    onnx_program.save(out)
+
+
+def describe_inputs(program: ExportedProgram) -> list[tuple[str, str]]:
+    """Each input of ``program`` with its shape; dynamic sizes are ``d0``, ``d1``, ... .
+
+    Inputs that share a size share a name (``x`` and ``batch`` both have ``d0`` rows).
+
+    Args:
+        program: an exported program.
+
+    Returns:
+        ``(name, description)`` pairs, such as ``('x', 'float32[d0, 8]')`` or
+        ``('num_graphs', 'int d2')``; constants read ``'constant 2.0'``.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> x')])
+        >>> describe_inputs(export_program(model, torch.randn(5, 4)))
+        [('x', 'float32[d0, 4]')]
+    """
+    from torch.export.graph_signature import ConstantArgument, InputKind
+
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    dynamic = {str(symbol) for symbol in program.range_constraints}
+    symbols: dict[str, str] = {}
+
+    def size(value: Any) -> str:
+        if isinstance(value, torch.SymInt):
+            expr = value.node.expr
+            free = {str(s) for s in expr.free_symbols}
+            if free and free <= dynamic:
+                return symbols.setdefault(str(expr), f"d{len(symbols)}")
+            value = value.node.hint  # specialized while tracing: the example's size
+        return str(value)
+
+    described = []
+    for spec in program.graph_signature.input_specs:
+        if spec.kind != InputKind.USER_INPUT:
+            continue
+        if isinstance(spec.arg, ConstantArgument):
+            described.append((spec.arg.name, f"constant {spec.arg.value!r}"))
+            continue
+        value = placeholders[spec.arg.name].meta.get("val")
+        if isinstance(value, torch.Tensor):
+            dims = ", ".join(size(d) for d in value.shape)
+            dtype = str(value.dtype).removeprefix("torch.")
+            described.append((spec.arg.name, f"{dtype}[{dims}]"))
+        else:
+            described.append((spec.arg.name, f"int {size(value)}"))
+    return described

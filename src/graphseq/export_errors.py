@@ -1,0 +1,175 @@
+"""Notes that turn a failed ``torch.export`` of a graphseq model into a fix.
+
+The generated ``forward`` already notes the failing step and its header (its line map, see
+:mod:`graphseq.codegen`). Here the same step is found from the traceback, and a second note says
+what graphseq knows about it: a pooling or normalization step that counts graphs from the data
+needs the count as an input; a layer that computes a size from tensor values cannot be exported
+with dynamic sizes upstream. The exception keeps its type and traceback.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .codegen import generate
+from .parsing import Arg, Header, InputArg, InputArgs
+from .plan import Step
+
+if TYPE_CHECKING:
+    from .export import ExampleInputs
+    from .sequential import Sequential
+
+COUNT_PARAMS = ("size", "dim_size", "batch_size", "num_graphs")
+"""Parameter names by which PyG pools, aggregations and norms take the number of graphs."""
+
+NUM_GRAPHS = "num_graphs"
+
+
+def _data_dependent_types() -> tuple[type[BaseException], ...]:
+    from torch._subclasses import fake_tensor
+    from torch.fx.experimental import symbolic_shapes
+
+    found = [
+        getattr(symbolic_shapes, "GuardOnDataDependentSymNode", None),
+        getattr(fake_tensor, "DataDependentOutputException", None),
+        getattr(fake_tensor, "DynamicOutputShapeException", None),
+    ]
+    return tuple(t for t in found if isinstance(t, type))
+
+
+def explain_export_error(model: Sequential, error: BaseException, inputs: ExampleInputs) -> None:
+    """Add a note to ``error`` with the fix graphseq knows, if any.
+
+    Args:
+        model: the model being exported.
+        error: what ``torch.export`` raised.
+        inputs: the bound example inputs.
+    """
+    step = failing_step(model, error.__traceback__)
+    data_dependent = isinstance(error, _data_dependent_types())
+    if step is None:
+        if _is_constraint_error(error):
+            error.add_note(
+                "graphseq: export marks every tensor dimension Dim.AUTO and every int input "
+                "Dim.DYNAMIC; torch fixes sizes of 0 and 1, so give example inputs with at "
+                "least 2 nodes, edges and graphs, or pass dynamic_shapes= yourself"
+            )
+        return
+    if not data_dependent:
+        return
+    child = model[step.index]
+    count = _missing_count_param(child, step)
+    if count is not None:
+        error.add_note(_count_hint(model, step, child, count))
+        return
+    where = _deepest_pyg_frame(error.__traceback__)
+    error.add_note(
+        f"graphseq: {_describe(child)} cannot be exported with dynamic sizes upstream: "
+        f"{where or 'it'} computes a size from tensor values, which torch.export cannot "
+        "trace. This is a limitation of the layer in torch.export, not of the model's "
+        "headers; the export table in graphseq's docs (docs/export.md) lists layers that export"
+    )
+
+
+def failing_step(model: Sequential, tb: TracebackType | None) -> Step | None:
+    """The step whose line of the generated ``forward`` is in ``tb``, if any.
+
+    Args:
+        model: the model whose ``forward`` ran.
+        tb: a traceback.
+
+    Returns:
+        The step, or ``None`` when the error was not raised inside a step.
+    """
+    code = getattr(type(model).forward, "__code__", None)
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is None:
+        return None
+    index = generate(model.plan).line_to_step.get(line)
+    return None if index is None else model.plan.steps[index]
+
+
+def _is_constraint_error(error: BaseException) -> bool:
+    from torch._dynamo.exc import UserError
+
+    return isinstance(error, UserError) and "onstraint" in type(error).__name__ + str(
+        getattr(error, "error_type", "")
+    )
+
+
+def _signature(child: Callable[..., Any]) -> inspect.Signature | None:
+    fn = child.forward if isinstance(child, torch.nn.Module) else child
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+def _missing_count_param(child: Callable[..., Any], step: Step) -> str | None:
+    """The parameter by which ``child`` takes the number of graphs, when the header omits it."""
+    from torch_geometric.nn import MessagePassing
+
+    if isinstance(child, MessagePassing):  # their `size` is (num_src, num_dst), another thing
+        return None
+    signature = _signature(child)
+    if signature is None:
+        return None
+    given = {a.keyword for a in step.header.keywords if a.keyword}
+    for position, (name, _) in enumerate(signature.parameters.items()):
+        if name in COUNT_PARAMS:
+            if name in given or position < len(step.header.positional):
+                return None
+            return name
+    return None
+
+
+def _count_hint(model: Sequential, step: Step, child: Callable[..., Any], param: str) -> str:
+    inputs = model.plan.inputs
+    header = Header((*step.header.args, Arg((NUM_GRAPHS,), keyword=param)), step.header.outs)
+    lines = [
+        f"graphseq: {_describe(child)} counts the graphs from the data (batch.max() + 1), "
+        "which torch.export cannot trace; declare the count as an input and pass it:",
+    ]
+    if NUM_GRAPHS not in inputs.names:
+        lines.append(f"    input args: {str(_with_count(inputs))!r}")
+    lines.append(f"    header:     {str(header)!r}")
+    lines.append(
+        f"  and call the model with {NUM_GRAPHS}=int(batch.max()) + 1 (export makes it a "
+        "dynamic int)"
+    )
+    return "\n".join(lines)
+
+
+def _with_count(inputs: InputArgs) -> InputArgs:
+    """``inputs`` with ``num_graphs: int`` after the last required one."""
+    args = list(inputs.args)
+    required = sum(1 for a in args if not a.has_default)
+    args.insert(required, InputArg(NUM_GRAPHS, "int"))
+    return InputArgs(tuple(args), inputs.return_repr)
+
+
+def _describe(child: Callable[..., Any]) -> str:
+    if isinstance(child, torch.nn.Module):
+        return type(child).__name__
+    return getattr(child, "__name__", type(child).__name__)
+
+
+def _deepest_pyg_frame(tb: TracebackType | None) -> str | None:
+    marker = f"{os.sep}torch_geometric{os.sep}"
+    found = None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if marker in filename:
+            found = f"torch_geometric{os.sep}{filename.rsplit(marker, 1)[1]}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
