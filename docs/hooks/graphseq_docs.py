@@ -1,0 +1,310 @@
+"""MkDocs hooks for graphseq's site: pages that are generated from the library at build time.
+
+- ``<!-- graphseq:cli -->`` becomes one section per ``graphseq`` command, with the ``--help``
+  text printed by the real argparse parser (so a new command appears by itself).
+- ``<!-- graphseq:api -->`` becomes mkdocstrings directives for every public name: the
+  top-level ``graphseq`` names first, then every public module of the package.
+- ``<!-- graphseq:header-errors -->`` becomes the catalogue of header mistakes, each with the
+  error the library raises for it, produced by running the example.
+- Nav entries whose page does not exist yet (a page still being written) are dropped with
+  an INFO line, and links to them become plain text, instead of failing the strict build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import inspect
+import logging
+import os
+import pkgutil
+import re
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("mkdocs.hooks.graphseq")
+
+CLI = "<!-- graphseq:cli -->"
+API = "<!-- graphseq:api -->"
+HEADER_ERRORS = "<!-- graphseq:header-errors -->"
+HELP_WIDTH = "88"
+
+
+# Nav ----------------------------------------------------------------------------------------
+
+
+MISSING: set[str] = set()
+"""Pages named in the nav that do not exist yet."""
+
+
+def on_config(config: Any, **_: Any) -> Any:
+    """Drop nav entries whose Markdown file is not there yet, so the strict build passes."""
+    docs = Path(config["docs_dir"])
+    MISSING.clear()
+    config["nav"] = _existing(config.get("nav") or [], docs)
+    return config
+
+
+def _existing(nav: list[Any], docs: Path) -> list[Any]:
+    """``nav`` without the pages that are missing from ``docs`` (recorded in ``MISSING``)."""
+    kept: list[Any] = []
+    for item in nav:
+        if isinstance(item, dict):
+            (title, target), = item.items()
+            if isinstance(target, list):
+                sub = _existing(target, docs)
+                if sub:
+                    kept.append({title: sub})
+            elif _is_page(target) and not (docs / target).is_file():
+                log.info("nav: %s (%s) is not written yet; left out of the site", title, target)
+                MISSING.add(target)
+            else:
+                kept.append(item)
+        elif isinstance(item, str) and _is_page(item) and not (docs / item).is_file():
+            log.info("nav: %s is not written yet; left out of the site", item)
+            MISSING.add(item)
+        else:
+            kept.append(item)
+    return kept
+
+
+def _is_page(target: str) -> bool:
+    return target.endswith(".md") and "://" not in target
+
+
+# Placeholders -------------------------------------------------------------------------------
+
+
+def on_page_markdown(markdown: str, **_: Any) -> str:
+    """Replace the placeholders with text generated from the library."""
+    if CLI in markdown:
+        markdown = markdown.replace(CLI, cli_reference())
+    if API in markdown:
+        markdown = markdown.replace(API, api_reference())
+    if HEADER_ERRORS in markdown:
+        markdown = markdown.replace(HEADER_ERRORS, header_errors())
+    for page in MISSING:  # a link to a page still being written reads as plain text
+        markdown = re.sub(rf"\[([^\]]+)\]\({re.escape(page)}(#[^)]*)?\)", r"\1", markdown)
+    return markdown
+
+
+@contextlib.contextmanager
+def _columns(width: str) -> Iterator[None]:
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = width  # argparse wraps help text to the terminal's width
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def cli_reference() -> str:
+    """A section per ``graphseq`` command, each with its ``--help`` text from the parser."""
+    from graphseq import cli
+
+    parser = cli._parser()
+    parts = []
+    with _columns(HELP_WIDTH):
+        parts.append(f"## `graphseq`\n\n```text\n{parser.format_help().rstrip()}\n```\n")
+        for name, command in _subcommands(parser).items():
+            parts.append(
+                f"## `graphseq {name}`\n\n```text\n{command.format_help().rstrip()}\n```\n"
+            )
+    return "\n".join(parts)
+
+
+def public_modules() -> list[str]:
+    """Every public module of the ``graphseq`` package, by name."""
+    import graphseq
+
+    found = []
+    for info in pkgutil.iter_modules(graphseq.__path__):
+        if not info.name.startswith("_"):
+            found.append(f"graphseq.{info.name}")
+    return sorted(found)
+
+
+def _own_public_names(module: Any, exported: set[int]) -> list[str]:
+    """Public names defined in ``module`` itself that the top level does not re-export."""
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [
+            n for n, v in vars(module).items()
+            if not n.startswith("_")
+            and callable(v)
+            and getattr(v, "__module__", None) == module.__name__
+        ]
+    return [n for n in names if id(getattr(module, n, None)) not in exported]
+
+
+TOOLS = ("config", "registry", "summary", "viz", "export", "trim", "cli")
+"""Modules users call directly, listed first; the rest are the pipeline's stages."""
+
+
+def api_reference() -> str:
+    """mkdocstrings directives for the top-level names and for each public module."""
+    import graphseq
+
+    top = [n for n in graphseq.__all__ if not inspect.ismodule(getattr(graphseq, n))]
+    exported = {id(getattr(graphseq, n)) for n in top}
+    out = ["## The `graphseq` package\n"]
+    out += [f"::: graphseq.{name}\n" for name in top]
+    modules = public_modules()
+    tools = [m for t in TOOLS for m in modules if m == f"graphseq.{t}"]
+    tools += [m for m in modules if m not in tools and m.split(".")[-1].startswith(TOOLS)]
+    stages = [m for m in modules if m not in tools]
+    for title, group in (("Tools", tools), ("The pipeline's stages", stages)):
+        out.append(f"## {title}\n")
+        for name in group:
+            module = importlib.import_module(name)
+            members = _own_public_names(module, exported)
+            options = textwrap.indent(
+                "options:\n  heading_level: 3\n  show_root_heading: true\n"
+                f"  members: {members!r}\n",
+                "    ",
+            )
+            out.append(f"::: {name}\n{options}")
+    return "\n".join(out)
+
+
+# Header mistakes ----------------------------------------------------------------------------
+
+PRELUDE = """\
+from torch.nn import Linear, ReLU
+from torch_geometric.nn import GCNConv, JumpingKnowledge
+from graphseq import Sequential
+"""
+
+MISTAKES: list[tuple[str, str]] = [
+    ("A name that is not defined yet", """\
+Sequential('x, edge_index', [
+    (GCNConv(16, 32), 'x, edge_index -> x1'),
+    (GCNConv(32, 32), 'x2, edge_index -> x3'),
+])"""),
+    ("A misspelt input", """\
+Sequential('x, edge_index', [
+    (GCNConv(16, 32), 'x, edge_indx -> x'),
+])"""),
+    ("No arrow in a header", """\
+Sequential('x, edge_index', [
+    (GCNConv(16, 32), 'x, edge_index'),
+])"""),
+    ("Nothing after the arrow", """\
+Sequential('x, edge_index', [
+    (GCNConv(16, 32), 'x, edge_index ->'),
+])"""),
+    ("An expression instead of a name", """\
+Sequential('x, edge_index', [
+    (GCNConv(16, 32), 'x * 2, edge_index -> x'),
+])"""),
+    ("A call (code is never run)", """\
+Sequential('x, edge_index', [
+    (GCNConv(16, 32), "__import__('os').getpid(), edge_index -> x"),
+])"""),
+    ("Attribute access", """\
+Sequential('data', [
+    (GCNConv(16, 32), 'data.x, data.edge_index -> x'),
+])"""),
+    ("A Python keyword as a name", """\
+Sequential('x, edge_index', [
+    (GCNConv(16, 32), 'x, edge_index -> lambda'),
+])"""),
+    ("A positional argument after a keyword", """\
+Sequential('x, edge_index, w', [
+    (GCNConv(16, 32), 'x, edge_weight=w, edge_index -> x'),
+])"""),
+    ("The same keyword twice", """\
+Sequential('x, edge_index, w', [
+    (GCNConv(16, 32), 'x, edge_index, edge_weight=w, edge_weight=w -> x'),
+])"""),
+    ("An empty packed list", """\
+Sequential('x', [
+    (JumpingKnowledge('cat'), '[] -> x'),
+])"""),
+    ("Something other than names in a pack", """\
+Sequential('x1, x2', [
+    (JumpingKnowledge('cat'), '[x1, [x2]] -> x'),
+])"""),
+    ("An output that is not a plain name", """\
+Sequential('x', [
+    (Linear(16, 16), 'x -> [x1, x2]'),
+])"""),
+    ("The same output twice", """\
+Sequential('x', [
+    (Linear(16, 16), 'x -> y, y'),
+])"""),
+    ("Too many arguments for the child", """\
+Sequential('x, edge_index', [
+    (Linear(16, 16), 'x, edge_index -> x'),
+])"""),
+    ("A required argument missing", """\
+Sequential('x, edge_index', [
+    (GCNConv(16, 32), 'x -> x'),
+])"""),
+    ("A keyword the child does not take", """\
+Sequential('x, edge_index, w', [
+    (GCNConv(16, 32), 'x, edge_index, edge_wieght=w -> x'),
+])"""),
+    ("No header on the first step", """\
+Sequential('x, edge_index', [
+    GCNConv(16, 32),
+])"""),
+    ("Input args: the same input twice", """\
+Sequential('x, edge_index, x', [
+    (GCNConv(16, 32), 'x, edge_index -> x'),
+])"""),
+    ("Input args: a default before a required input", """\
+Sequential('x, edge_weight=None, edge_index', [
+    (GCNConv(16, 32), 'x, edge_index, edge_weight=edge_weight -> x'),
+])"""),
+    ("Input args: a default that is not a literal", """\
+Sequential('x, edge_index, k=len([])', [
+    (GCNConv(16, 32), 'x, edge_index -> x'),
+])"""),
+    ("Input args: a type that is an expression", """\
+Sequential('x: Tensor + 1, edge_index', [
+    (GCNConv(16, 32), 'x, edge_index -> x'),
+])"""),
+    ("Input args: empty", """\
+Sequential('', [
+    (GCNConv(16, 32), 'x, edge_index -> x'),
+])"""),
+    ("Outputs that are not defined", """\
+Sequential('x, edge_index', [
+    (GCNConv(16, 32), 'x, edge_index -> x1'),
+], outputs='x1, x2')"""),
+]
+
+
+def run_mistake(code: str) -> str:
+    """Run one example; the message of the error it raises, or an explanation of why not."""
+    namespace: dict[str, Any] = {"__name__": "graphseq_docs_example"}
+    exec(compile(PRELUDE, "<prelude>", "exec"), namespace)  # the docs' own examples
+    try:
+        exec(compile(code, "<example>", "exec"), namespace)
+    except Exception as error:  # the point of the example: show what it raises
+        return f"{type(error).__name__}: {error}"
+    return "(no error: graphseq accepts this)"
+
+
+def header_errors() -> str:
+    """The catalogue of mistakes: each example, then the error graphseq gives for it."""
+    parts = []
+    for title, code in MISTAKES:
+        parts.append(
+            f"### {title}\n\n```python\n{code}\n```\n\n```text\n{run_mistake(code)}\n```\n"
+        )
+    return "\n".join(parts)
