@@ -153,3 +153,61 @@ def test_duplicate_step_names_are_impossible_but_default_names_never_collide():
 
 def test_errors_are_value_errors_and_header_errors():
     assert issubclass(graphseq.HeaderError, ValueError)
+
+
+# Structured locations and the one suggester (errors.py) ----------------------------------------
+
+from graphseq.errors import Location, closest, did_you_mean  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("build", "location"),
+    [
+        (lambda: Sequential("x", [(ReLU(), "y -> y")]), Location("step", 0, "module_0", "header")),
+        (lambda: Sequential("x", [(ReLU(), "x y")]), Location("step", 0, "module_0", "header")),
+        (lambda: Sequential("x", [ReLU()]), Location("step", 0, "module_0")),
+        (lambda: Sequential("x", [(ReLU(), "x -> y")], outputs="z"), Location("outputs")),
+        (lambda: Sequential("x ->", [(ReLU(), "x -> y")]), Location("inputs")),
+        (lambda: Sequential("x: Nope", [(ReLU(), "x -> y")]), Location("inputs")),
+        (lambda: Sequential("x", []), Location("modules")),
+        (lambda: Sequential("x", [(ReLU(), "x -> y", 3)]),
+         Location("step", 0, "module_0", "module")),
+        (lambda: Sequential("x", {"a": (ReLU(), "x -> y"), "b": (ReLU(), 7)}),
+         Location("step", 1, "b", "header")),
+    ],
+)
+def test_error_carries_structured_location(build, location):
+    with pytest.raises(HeaderError) as info:
+        build()
+    assert info.value.location == location
+
+
+def test_error_location_survives_pickling():
+    import pickle
+
+    with pytest.raises(HeaderError) as info:
+        Sequential("x", [(ReLU(), "y -> y")])
+    again = pickle.loads(pickle.dumps(info.value))
+    assert again.location == info.value.location
+    assert str(again) == str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("word", "candidates", "limit", "expected"),
+    [
+        ("x2", ["x", "edge_index", "x1"], 1, ["x1"]),
+        ("banana", ["x", "edge_index"], 1, []),
+        ("relu", ["ReLU", "Linear"], 1, ["ReLU"]),
+        ("GCNConf", ["GCNConv", "RGCNConv", "GCN2Conv", "Linear"], 3,
+         ["GCNConv", "GCN2Conv", "RGCNConv"]),  # exact ties: the later candidate first
+        ("kwarg", ["name", "module", "args", "kwargs", "header"], 1, ["kwargs"]),
+    ],
+)
+def test_closest_ranks_near_candidates(word, candidates, limit, expected):
+    assert closest(word, candidates, limit) == expected
+
+
+def test_did_you_mean_lists_one_or_several():
+    assert did_you_mean("x2", ["x1"]) == " Did you mean 'x1'?"
+    assert did_you_mean("ab", ["aa", "ac", "ad"], 3) == " Did you mean 'ad', 'ac' or 'aa'?"
+    assert did_you_mean("banana", ["x"]) == ""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any, Literal
 
-from .errors import HeaderError, span_of
+from .errors import HeaderError, Location, span_of
 
 RESERVED = frozenset({"self"})
 
@@ -341,7 +341,10 @@ def parse_input_args(text: str) -> InputArgs:
     arrows = _arrows(text)
     if len(arrows) > 1:
         raise HeaderError(
-            "Input args have '->' more than once.", text=text, span=(arrows[1], arrows[1] + 2)
+            "Input args have '->' more than once.",
+            text=text,
+            span=(arrows[1], arrows[1] + 2),
+            location=Location("inputs"),
         )
     cut = arrows[0] if arrows else len(text)
     left, _, right = text[:cut], text[cut : cut + 2], text[cut + 2 :]
@@ -370,7 +373,9 @@ def parse_input_args(text: str) -> InputArgs:
             return_repr = _one_line(return_repr, node)
     except HeaderError as error:
         where = None if error.reason.startswith(("Input", "Type", "The")) else "Input args"
-        raise HeaderError(error.reason, text, error.span, error.hint, where) from None
+        raise HeaderError(
+            error.reason, text, error.span, error.hint, where, Location("inputs")
+        ) from None
     return InputArgs(tuple(args), return_repr)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 
-from .errors import HeaderError, span_of, step_label
+from .errors import HeaderError, Location, did_you_mean, span_of, step_label
 from .parsing import Header, InputArg, InputArgs, check_name, parse_header, parse_input_args
 from .signature import Child, Signature, resolve_signature
 
@@ -107,13 +107,17 @@ def normalize_modules(modules: Any) -> list[tuple[str, Callable[..., Any], str |
         items = [(f"module_{i}", m) for i, m in enumerate(modules)]
     else:
         raise HeaderError(
-            f"Sequential expects a list or dict of modules (got {type(modules).__name__})."
+            f"Sequential expects a list or dict of modules (got {type(modules).__name__}).",
+            location=Location("modules"),
         )
     if not items:
-        raise HeaderError("Sequential expects a non-empty list of modules.")
+        raise HeaderError(
+            "Sequential expects a non-empty list of modules.", location=Location("modules")
+        )
     out: list[tuple[str, Callable[..., Any], str | None]] = []
     for i, (name, item) in enumerate(items):
         where = step_label(i, name)
+        at = Location("step", i, name if isinstance(name, str) else None, "module")
         text: Any = None
         if isinstance(item, tuple | list):
             if len(item) == 1:
@@ -124,15 +128,19 @@ def normalize_modules(modules: Any) -> list[tuple[str, Callable[..., Any], str |
                 raise HeaderError(
                     f"is a tuple of {len(item)} items; expected (module, header) or (module,).",
                     where=where,
+                    location=at,
                 )
         if not callable(item):
             raise HeaderError(
-                f"is not callable (got {type(item).__name__}: {item!r:.60}).", where=where
+                f"is not callable (got {type(item).__name__}: {item!r:.60}).",
+                where=where,
+                location=at,
             )
         if text is not None and not isinstance(text, str):
             raise HeaderError(
                 f"has a header that is not a str (got {type(text).__name__}: {text!r:.60}).",
                 where=where,
+                location=Location("step", i, at.name, "header"),
             )
         out.append((name, item, text))
     return out
@@ -141,7 +149,12 @@ def normalize_modules(modules: Any) -> list[tuple[str, Callable[..., Any], str |
 def check_step_name(name: Any, index: int, taken: Container[str]) -> str:
     where = step_label(index, name)
     if not isinstance(name, str):
-        raise HeaderError(f"has a name that is not a str ({type(name).__name__}).", where=where)
+        raise HeaderError(
+            f"has a name that is not a str ({type(name).__name__}).",
+            where=where,
+            location=Location("step", index, None, "name"),
+        )
+    at = Location("step", index, name, "name")
     try:
         name = check_name(name)
     except HeaderError as error:
@@ -149,12 +162,14 @@ def check_step_name(name: Any, index: int, taken: Container[str]) -> str:
             error.reason.replace("uses", "is named", 1).replace("has", "is named", 1),
             hint="step names must be Python identifiers, as they become attributes.",
             where=where,
+            location=at,
         ) from None
     if name in taken:
         raise HeaderError(
             f"is named {name!r}, which would shadow an attribute of the model.",
             hint="pick another name, such as 'conv1' or 'lin'.",
             where=where,
+            location=at,
         )
     return name
 
@@ -216,28 +231,32 @@ def _dataflow(
     seen: set[str] = set()
     for i, spec in enumerate(specs):
         if spec.name in seen:
-            raise HeaderError(f"reuses the name {spec.name!r}.", where=f"step {i}")
+            raise HeaderError(
+                f"reuses the name {spec.name!r}.",
+                where=f"step {i}",
+                location=Location("step", i, spec.name, "name"),
+            )
         seen.add(spec.name)
 
     defined: dict[str, None] = dict.fromkeys(inputs)
     headers: list[Header] = []
     for i, spec in enumerate(specs):
-        where = step_label(i, spec.name)
+        at = Location("step", i, spec.name, "header")
         if spec.text is None:
             if i == 0:
                 raise HeaderError(
                     "has no header; the first step needs one, such as 'x, edge_index -> x'.",
-                    where=where,
+                    location=Location("step", i, spec.name),
                 )
             header = Header.passthrough(headers[-1].outs)
         else:
             try:
                 header = parse_header(spec.text)
             except HeaderError as error:
-                raise error.located(where) from None
-            _check_defined(header, spec.text, defined, where)
+                raise error.at(at) from None
+            _check_defined(header, spec.text, defined, at)
         if spec.params is not None:
-            _check_binding(spec, header, where)
+            _check_binding(spec, header, at)
         headers.append(header)
         defined.update(dict.fromkeys(header.outs))
 
@@ -254,45 +273,17 @@ def _dataflow(
     return steps, out_names, tuple(dead[::-1])
 
 
-def _check_defined(header: Header, text: str, defined: Mapping[str, None], where: str) -> None:
+def _check_defined(header: Header, text: str, defined: Mapping[str, None], at: Location) -> None:
     for name in header.reads:
         if name in defined:
             continue
-        hint = f"defined at this point: {', '.join(defined)}."
-        close = closest(name, list(defined))
-        if close:
-            hint += f" Did you mean {close!r}?"
         raise HeaderError(
             f"reads {name!r}, which is not defined yet.",
             text=text,
             span=span_of(text.split("->")[0], name),
-            hint=hint,
-            where=where,
+            hint=f"defined at this point: {', '.join(defined)}.{did_you_mean(name, defined)}",
+            location=at,
         )
-
-
-def closest(name: str, candidates: Sequence[str]) -> str | None:
-    """The candidate nearest to ``name`` by edit distance; ties go to the same length, then
-    to the latest candidate. ``None`` when nothing is near."""
-    best: tuple[int, int, int] | None = None
-    choice = None
-    for order, candidate in enumerate(candidates):
-        distance = _edit_distance(name, candidate)
-        if distance > max(1, len(name) // 2):
-            continue
-        key = (distance, abs(len(candidate) - len(name)), -order)
-        if best is None or key < best:
-            best, choice = key, candidate
-    return choice
-
-
-def _edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -361,7 +352,7 @@ def _params_of(fn: Callable[..., Any]) -> _Params | None:
     return params
 
 
-def _check_binding(spec: StepSpec, header: Header, where: str) -> None:
+def _check_binding(spec: StepSpec, header: Header, at: Location) -> None:
     params = spec.params
     assert params is not None
     if params.accepts(len(header.positional), (str(a.keyword) for a in header.keywords)):
@@ -376,7 +367,7 @@ def _check_binding(spec: StepSpec, header: Header, where: str) -> None:
             f"passes arguments that {label} cannot take: {error}.",
             text=spec.text if spec.text is not None else str(header),
             hint=f"{label} is called as {label}{plain_signature(params.sig)}.",
-            where=where,
+            location=at if spec.text is not None else Location("step", at.index, at.name),
         ) from None
 
 
@@ -402,18 +393,22 @@ def _parse_outputs(
     try:
         names = parse_header(f"{text} -> _").reads if text.strip() else ()
     except HeaderError as error:
-        raise HeaderError(f"Outputs {text!r} are not a list of names: {error.reason}") from None
+        raise HeaderError(
+            f"Outputs {text!r} are not a list of names: {error.reason}",
+            location=Location("outputs"),
+        ) from None
     if not names:
-        raise HeaderError("Outputs are empty: name at least one value.", text=text)
+        raise HeaderError(
+            "Outputs are empty: name at least one value.", text=text, location=Location("outputs")
+        )
     for name in names:
         if name not in defined:
-            close = closest(name, list(defined))
             raise HeaderError(
                 f"Outputs name {name!r}, which no input or step defines.",
                 text=text,
                 span=span_of(text, name),
-                hint=f"defined: {', '.join(defined)}."
-                + (f" Did you mean {close!r}?" if close else ""),
+                hint=f"defined: {', '.join(defined)}.{did_you_mean(name, defined)}",
+                location=Location("outputs"),
             )
     return names
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .errors import HeaderError, span_of
+from .errors import HeaderError, Location, span_of
 from .parsing import InputArgs, check_type
 
 
@@ -187,6 +187,7 @@ def _resolve_text(
         text=text,
         span=span_of(text, type_repr),
         hint="types come from typing, torch, torch_geometric.typing and the calling module.",
+        location=Location("inputs"),
     )
 
 
