@@ -6,6 +6,8 @@ parses a docstring this extension:
 - reads an ``Example:`` heading as ``Examples:``, so its ``>>>`` lines render as code (griffe
   would treat ``Example:`` as an admonition of Markdown text);
 - fences runs of ``>>>`` lines found outside an Examples section as ``pycon`` code;
+- leaves out undocumented instance attributes that ``__init__`` copies from a parameter of
+  the same name (``self.reason = reason``): the parameter is documented already;
 - turns reST roles (``:class:`X```, ``:func:`f```, ``:meth:``, ...) into inline code and the
   reST literal-block marker ``::`` into ``:``.
 """
@@ -54,3 +56,14 @@ class ReadableDocstrings(griffe.Extension):
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = readable(obj.docstring.value)
+
+    def on_class_members(self, *, cls: griffe.Class, **kwargs: Any) -> None:
+        for name, member in list(cls.members.items()):
+            if (
+                not member.is_alias
+                and member.is_attribute
+                and member.docstring is None
+                and "instance-attribute" in member.labels
+                and str(getattr(member, "value", "")) == name
+            ):
+                del cls.members[name]
