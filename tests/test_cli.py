@@ -101,8 +101,8 @@ def test_help_on_each_command(capsys: pytest.CaptureFixture[str], command: str) 
     assert out.startswith(f"usage: graphseq {command}")
     expected = {
         "demo": ["--epochs", "--out", "--seed"],
-        "check": ["config", "--allow-imports", "--debug"],
-        "summary": ["--input NAME=SHAPE[:DTYPE]", "edge_index=2x156:int64"],
+        "check": ["config", "--allow-imports", "runs code named in the config", "--max-bytes N"],
+        "summary": ["--input NAME=SHAPE[:DTYPE]", "int64 for edge_index, batch, ptr"],
         "draw": ["-o OUTPUT", ".mmd"],
     }[command]
     for text in expected:
@@ -140,7 +140,7 @@ def test_check_lists_every_problem_with_step_and_header(bad_configs: dict[str, P
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
         f"{path}: steps[0] ('conv1').module: unknown module 'GCNConf'. "
-        "Did you mean 'GCNConv', 'RGCNConv' or 'GCN2Conv'?",
+        "Did you mean 'GCNConv', 'GCN2Conv' or 'RGCNConv'?",
         "    header: x, edge_index -> x1",
         f"{path}: steps[1] ('module_1').args: must be a list (got int 3)",
         f"{path}: steps[2] ('conv2').kwarg: unknown key. Did you mean 'kwargs'?",

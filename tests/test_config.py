@@ -53,7 +53,9 @@ def graph_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return x, edge_index, batch
 
 
-@pytest.mark.parametrize("name", ["config", "registry", "cli"])
+@pytest.mark.parametrize(
+    "name", ["config", "config_io", "config_schema", "config_write", "registry", "cli"]
+)
 def test_docstring_examples_pass(name: str) -> None:
     module = importlib.import_module(f"graphseq.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
@@ -281,7 +283,7 @@ def test_output_error_is_located_in_the_config() -> None:
 def test_step_name_that_would_shadow_the_model() -> None:
     config = jk_config()
     config["steps"][1]["name"] = "forward"
-    with pytest.raises(HeaderError, match=r"In config, steps\[1\] \('forward'\): is named"):
+    with pytest.raises(HeaderError, match=r"In config, steps\[1\] \('forward'\)\.name: is named"):
         from_config(config)
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import __version__
+from .config_schema import Limits
 
 if TYPE_CHECKING:
     from .sequential import Sequential
@@ -127,7 +128,12 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("config", type=Path, help="a .yaml, .yml or .json model config")
         command.add_argument(
             "--allow-imports", action="store_true",
-            help="let the config name modules by import path (mypkg.layers.MyConv)",
+            help="let the config name modules by import path (mypkg.layers.MyConv); this "
+            "runs code named in the config",
+        )
+        command.add_argument(
+            "--max-bytes", type=_positive_int, default=Limits.max_bytes, metavar="N",
+            help=f"the largest config file read (default: {Limits.max_bytes:,} bytes)",
         )
         return command
 
@@ -144,10 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         "with --input (without --input, the table has no shapes).",
     )
     summary.add_argument(
-        "--input", "-i", dest="inputs", action="append", type=parse_input, default=[],
+        "--input", "-i", dest="inputs", action=_AppendInput, type=parse_input, default=[],
         metavar="NAME=SHAPE[:DTYPE]",
-        help="an example input of zeros, e.g. x=34x16 or edge_index=2x156:int64 "
-        "(dtype default: float32); repeat for each input",
+        help="an example input of zeros, e.g. x=34x16 or edge_index=2x156 (dtype default: "
+        "int64 for edge_index, batch, ptr and names ending in _index, else float32); "
+        "repeat for each input",
     )
     summary.set_defaults(run=_summary)
 
@@ -159,6 +166,25 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("-o", "--output", type=Path, default=None,
                       help="output file (default: the config's name with .svg)")
     draw.set_defaults(run=_draw)
+
+    export = config_command(
+        "export", "export a config's model to .pt2 or .onnx",
+        "Build the model (with --weights, load its trained state dict), export it with every "
+        "graph size dynamic, and check the file against eager on a second, differently sized "
+        "random input. Integer inputs get node indices; an input named batch assigns the nodes "
+        "to num_graphs graphs; an int input is given as NAME=VALUE.",
+    )
+    export.add_argument("-o", "--output", type=Path, required=True,
+                        help="the file to write: .pt2 (torch.export) or .onnx (ONNX)")
+    export.add_argument(
+        "--input", "-i", dest="inputs", action=_AppendInput, type=parse_input, default=[],
+        metavar="NAME=SHAPE[:DTYPE]",
+        help="an example input's shape, e.g. x=34x16 or edge_index=2x156, or an int's value, "
+        "e.g. num_graphs=4; repeat for each input",
+    )
+    export.add_argument("--weights", type=Path, default=None, metavar="STATE_DICT.pt",
+                        help="a state dict saved with torch.save(model.state_dict(), ...)")
+    export.set_defaults(run=_export)
     return parser
 
 
@@ -169,8 +195,40 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _AppendInput(argparse.Action):
+    """``--input``, repeated once per input name: a name given twice is a usage error."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = list(getattr(namespace, self.dest, None) or [])
+        if any(values[0] == name for name, _, _ in given):
+            parser.error(f"--input {values[0]} is given twice; give each input once")
+        setattr(namespace, self.dest, [*given, values])
+
+
+def is_index_name(name: str) -> bool:
+    """Whether an input named ``name`` holds indices: ``edge_index``, ``batch``, ``ptr``,
+    or a name ending in ``_index``.
+
+    >>> from graphseq.cli import is_index_name
+    >>> [is_index_name(n) for n in ('edge_index', 'batch', 'ptr', 'node_index', 'x')]
+    [True, True, True, True, False]
+    """
+    return name in ("edge_index", "batch", "ptr") or name.endswith("_index")
+
+
 def parse_input(text: str) -> tuple[str, tuple[int, ...], torch.dtype]:
-    """``'x=34x16'`` or ``'edge_index=2x156:int64'`` as ``(name, shape, dtype)``."""
+    """``'x=34x16'`` or ``'edge_index=2x156:int64'`` as ``(name, shape, dtype)``.
+
+    The dtype defaults to int64 for index-like names (see :func:`is_index_name`), else
+    float32.
+
+    >>> from graphseq.cli import parse_input
+    >>> parse_input('edge_index=2x156')
+    ('edge_index', (2, 156), torch.int64)
+    """
     name, eq, rest = text.partition("=")
     if not eq or not name.isidentifier():
         raise argparse.ArgumentTypeError(
@@ -186,7 +244,8 @@ def parse_input(text: str) -> tuple[str, tuple[int, ...], torch.dtype]:
         ) from None
     if any(d < 0 for d in shape):
         raise argparse.ArgumentTypeError(f"{text!r}: sizes cannot be negative")
-    dtype = getattr(torch, dtype_text or "float32", None)
+    default = "int64" if is_index_name(name) else "float32"
+    dtype = getattr(torch, dtype_text or default, None)
     if not isinstance(dtype, torch.dtype):
         raise argparse.ArgumentTypeError(
             f"{text!r}: {dtype_text!r} is not a torch dtype, such as float32, int64 or bool"
@@ -200,7 +259,8 @@ def parse_input(text: str) -> tuple[str, tuple[int, ...], torch.dtype]:
 def _load(args: argparse.Namespace) -> Sequential:
     from .config import from_config
 
-    return from_config(args.config, allow_imports=args.allow_imports)
+    limits = Limits(max_bytes=args.max_bytes)
+    return from_config(args.config, allow_imports=args.allow_imports, limits=limits)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -210,8 +270,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         model = _load(args)
     except ConfigError as error:
-        for problem in error.problems:
-            print(problem)
+        for line in error.lines():
+            print(line)
         count = len(error.problems)
         print(f"{args.config}: {count} problem{'s' if count > 1 else ''}")
         return 1
@@ -265,8 +325,19 @@ def _draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export_cli import run
+
+    return run(_load(args), args)
+
+
 def _write_diagram(model: Sequential, out: Path) -> Path:
     """Write ``model``'s diagram: DOT or Mermaid text by suffix, else rendered by ``dot``."""
+    if out.is_dir():
+        raise CommandError(
+            f"cannot write a diagram to {str(out)!r}: it is a folder; name a file in it, "
+            f"such as {str(out / 'model.svg')!r}"
+        )
     suffix = out.suffix.lower()
     if suffix not in DIAGRAM_SUFFIXES:
         raise CommandError(
@@ -292,6 +363,8 @@ def _demo(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", DeprecationWarning)  # PyG's import-time noise
         from torch_geometric.datasets import KarateClub
 
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"--out {str(args.out)!r} is a file; --out names a folder")
     torch.manual_seed(args.seed)
     data = KarateClub()[0]
     train, test = data.train_mask, ~data.train_mask

@@ -24,8 +24,8 @@ registered name is imported only when the caller passes ``allow_imports=True``.
 from __future__ import annotations
 
 import copy
-import difflib
 import importlib
+import inspect
 import types
 import warnings
 from collections.abc import Callable
@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+
+from .errors import did_you_mean
 
 __all__ = [
     "Kind",
@@ -142,7 +144,7 @@ def get(name: str) -> Callable[..., Any]:
     >>> registry.get('GCNConf')
     Traceback (most recent call last):
       ...
-    ValueError: unknown module 'GCNConf'. Did you mean 'GCNConv', 'RGCNConv' or 'GCN2Conv'?
+    ValueError: unknown module 'GCNConf'. Did you mean 'GCNConv', 'GCN2Conv' or 'RGCNConv'?
     """
     return _lookup(name).obj
 
@@ -156,7 +158,30 @@ def resolve(name: str, *, allow_imports: bool = False) -> tuple[Callable[..., An
     """The callable a config's ``module:`` names, and its kind.
 
     Registered names come first. Otherwise a dotted path ``package.module.Attr`` is imported
-    when ``allow_imports`` is true: a class is a factory, anything else callable a function.
+    when ``allow_imports`` is true. This runs code named in the config: importing the module
+    runs its top-level code. Nothing else is called here: the attribute must be an
+    ``nn.Module`` subclass (a factory, called later to make the step) or a plain Python
+    function (the step itself), or a ``ValueError`` says what it is.
+
+    Args:
+        name: A registered name, or an import path.
+        allow_imports: Import paths that are not registered names.
+
+    Returns:
+        The factory or function, and ``'factory'`` or ``'function'``.
+
+    Raises:
+        ValueError: The name is unknown, an import path without ``allow_imports``, cannot
+            be imported, or names something else than a module class or a function.
+
+    Example:
+        >>> from graphseq import registry
+        >>> registry.resolve('torch.nn.modules.activation.ReLU', allow_imports=True)
+        (<class 'torch.nn.modules.activation.ReLU'>, 'factory')
+        >>> registry.resolve('subprocess.Popen', allow_imports=True)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+          ...
+        ValueError: 'subprocess.Popen' is a class that is not a torch.nn.Module; ...
     """
     if not isinstance(name, str):
         raise TypeError(f"module names are str (got {type(name).__name__})")
@@ -171,9 +196,17 @@ def resolve(name: str, *, allow_imports: bool = False) -> tuple[Callable[..., An
             f"graphseq.registry.register({name.rsplit('.', 1)[1]!r}, ...)."
         )
     obj = _import(name)
-    if isinstance(obj, type):
+    if _is_module_class(obj):
         return obj, "factory"
-    return obj, "function"
+    if inspect.isfunction(obj):
+        return obj, "function"
+    what = "a class that is not a torch.nn.Module" if isinstance(obj, type) else (
+        f"a {type(obj).__name__}, not a plain Python function"
+    )
+    raise ValueError(
+        f"{name!r} is {what}; an import path in a config must name an nn.Module subclass "
+        "or a plain function."
+    )
 
 
 def build(name: str, /, *args: Any, **kwargs: Any) -> Any:
@@ -181,18 +214,46 @@ def build(name: str, /, *args: Any, **kwargs: Any) -> Any:
     the registered function.
 
     A module made here remembers how (see :func:`record`), so a model holding it can be
-    written back to a config with ``model.to_config()``.
+    written back to a config with ``model.to_config()``. The arguments are config data:
+    tuples in them become lists, as they would in a YAML or JSON file, so the module is
+    made exactly as ``from_config`` would make it again.
 
-    >>> from graphseq import registry
-    >>> registry.build('Linear', 4, 2)
-    Linear(in_features=4, out_features=2, bias=True)
+    Args:
+        name: A registered name.
+        *args: The factory's positional arguments.
+        **kwargs: The factory's keyword arguments.
+
+    Returns:
+        The module made, or the registered function.
+
+    Raises:
+        ValueError: ``name`` is not registered.
+        TypeError: A function step was given arguments, or the factory made no module.
+
+    Example:
+        >>> from graphseq import registry
+        >>> registry.build('Linear', 4, 2)
+        Linear(in_features=4, out_features=2, bias=True)
+        >>> registry.describe(registry.build('SAGEConv', (8, 8), 16))
+        ('SAGEConv', [[8, 8], 16], {})
     """
     obj, what = resolve(name)
     if what == "function":
         if args or kwargs:
             raise TypeError(f"{name!r} is a function step; it takes no args or kwargs")
         return obj
-    return record(obj(*args, **kwargs), name, args, kwargs)
+    data_args = [_as_data(a) for a in args]
+    data_kwargs = {k: _as_data(v) for k, v in kwargs.items()}
+    return record(obj(*data_args, **data_kwargs), name, data_args, data_kwargs)
+
+
+def _as_data(value: Any) -> Any:
+    """``value`` with every tuple (at any depth in lists and dicts) turned into a list."""
+    if isinstance(value, list | tuple):
+        return [_as_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_data(v) for k, v in value.items()}
+    return value
 
 
 def record(module: Any, name: str, args: Any = (), kwargs: Any = None) -> Any:
@@ -246,21 +307,14 @@ def _lookup(name: str) -> _Entry:
     _load_defaults()
     entry = _entries.get(name)
     if entry is None:
-        raise ValueError(f"unknown module {name!r}.{_suggest(name)}")
+        shown = repr(name) if len(name) <= 60 else repr(name[:57] + "...")
+        raise ValueError(f"unknown module {shown}.{_suggest(name)}")
     return entry
 
 
 def _suggest(name: str) -> str:
-    bare = [n for n in _entries if "." not in n]
-    close = difflib.get_close_matches(name, bare, n=3, cutoff=0.6)
-    if not close:
-        lower = {n.lower(): n for n in bare}
-        close = [lower[n] for n in difflib.get_close_matches(name.lower(), list(lower), n=3)]
-    if not close:
-        return " See graphseq.registry.names() for the names a config can use."
-    quoted = [repr(n) for n in close]
-    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-    return f" Did you mean {listed}?"
+    hint = did_you_mean(name[:200], [n for n in _entries if "." not in n], limit=3)
+    return hint or " See graphseq.registry.names() for the names a config can use."
 
 
 def _import(path: str) -> Any:

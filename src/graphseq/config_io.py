@@ -1,0 +1,267 @@
+"""Reading config files within bounds: file size, encoding, nesting depth and value count.
+
+Every way a file can fail to be read as a config raises :class:`ConfigError` naming the
+file, after work and memory bounded by :class:`Limits`:
+
+* the file must be a regular file of at most ``max_bytes`` (so ``/dev/zero``, a pipe or a
+  multi-GB file is refused before it is read; at most ``max_bytes + 1`` bytes are read);
+* it must be UTF-8 (a byte-order mark is allowed);
+* lists and mappings nest at most ``max_depth`` deep, checked while parsing, before any
+  Python object is made;
+* YAML anchors and aliases are allowed (they are a fair way to share ``kwargs``), but the
+  document may hold at most ``max_nodes`` values with every alias expanded, counted while
+  composing, so an "alias bomb" is refused after reading its few hundred bytes. An alias
+  inside its own anchor (a cycle) is refused.
+
+YAML is read with PyYAML's safe constructors (no tags that make Python objects), JSON with
+:mod:`json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .config_schema import ConfigError, Limits, Problem, cut
+
+__all__ = ["Source", "load", "read_text", "yaml_module"]
+
+Source = Mapping[str, Any] | str | os.PathLike[str]
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def load(source: Source, limits: Limits | None = None) -> tuple[Mapping[str, Any], str]:
+    """The raw config and a label for messages: ``'config'`` for a dict, else the path.
+
+    Args:
+        source: A config mapping, or the path of a ``.yaml``, ``.yml`` or ``.json`` file.
+        limits: Bounds on reading; :class:`Limits` by default.
+
+    Returns:
+        The config as read (not yet checked) and how messages name it.
+
+    Raises:
+        ConfigError: The file cannot be read as a config; the message names it.
+        OSError: The file does not exist or cannot be opened.
+
+    Example:
+        >>> from graphseq.config_io import load
+        >>> load({'inputs': 'x', 'steps': []})
+        ({'inputs': 'x', 'steps': []}, 'config')
+    """
+    if isinstance(source, Mapping):
+        return source, "config"
+    if not isinstance(source, str | os.PathLike):
+        raise ConfigError(
+            [Problem("config", f"expected a dict or a path (got {type(source).__name__})")]
+        )
+    limits = limits or Limits()
+    path = Path(source)
+    label = str(source)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ConfigError([Problem(label, "a config file ends in .yaml, .yml or .json")])
+    text = read_text(path, label, limits)
+    data = _parse_json(text, label, limits) if suffix == ".json" else _parse_yaml(
+        text, label, limits
+    )
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            [Problem(label, f"must hold a mapping with 'inputs' and 'steps' "
+                            f"(got {type(data).__name__})")]
+        )
+    return data, label
+
+
+def read_text(path: Path, label: str, limits: Limits) -> str:
+    """The text of a regular UTF-8 file of at most ``limits.max_bytes`` bytes."""
+    info = os.stat(path)  # follows symlinks: a link to /dev/zero is a device
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError([Problem(label, "is a folder, not a config file")])
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError([Problem(
+            label, "is not a regular file (a device, pipe or socket); configs are read from "
+            "files"
+        )])
+    if info.st_size > limits.max_bytes:
+        raise ConfigError([Problem(label, _too_big(info.st_size, limits))])
+    with open(path, "rb") as stream:
+        data = stream.read(limits.max_bytes + 1)  # the file may have grown since stat()
+    if len(data) > limits.max_bytes:
+        raise ConfigError([Problem(label, _too_big(None, limits))])
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        byte = data[error.start]
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ConfigError([Problem(
+            label, f"is not UTF-8 text: byte 0x{byte:02x} at offset {error.start} (line "
+            f"{line}); save the file as UTF-8"
+        )]) from None
+
+
+def _too_big(size: int | None, limits: Limits) -> str:
+    found = "is larger" if size is None else f"is {size:,} bytes,"
+    return (
+        f"{found} more than the limit of {limits.max_bytes:,} bytes; raise it with "
+        "from_config(..., limits=Limits(max_bytes=...)) or graphseq --max-bytes"
+    )
+
+
+# JSON ----------------------------------------------------------------------------------------
+
+# Outside strings only brackets nest; inside, a backslash escapes the next character.
+_JSON_TOKENS = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+
+
+def _parse_json(text: str, label: str, limits: Limits) -> Any:
+    _check_json_depth(text, label, limits)
+    try:
+        return json.loads(text)
+    except ValueError as error:  # JSONDecodeError, or an int too long to convert
+        reason = cut(" ".join(str(error).split()), 300)
+        raise ConfigError([Problem(label, f"is not valid JSON: {reason}")]) from None
+
+
+def _check_json_depth(text: str, label: str, limits: Limits) -> None:
+    """Refuse nesting deeper than ``limits.max_depth`` in one linear pass, before parsing."""
+    depth = 0
+    in_string = False
+    for token in _JSON_TOKENS.finditer(text):
+        char = token.group()
+        if char == '"':
+            in_string = not in_string
+        elif in_string or len(char) > 1:
+            continue
+        elif char in "[{":
+            depth += 1
+            if depth > limits.max_depth:
+                line = text.count("\n", 0, token.start()) + 1
+                raise ConfigError([Problem(label, _too_deep(limits, line))])
+        else:
+            depth -= 1
+
+
+def _too_deep(limits: Limits, line: int) -> str:
+    return (
+        f"nests lists and mappings deeper than max_depth={limits.max_depth} levels "
+        f"(line {line})"
+    )
+
+
+# YAML ----------------------------------------------------------------------------------------
+
+
+def yaml_module() -> Any:
+    """PyYAML, or a :class:`ConfigError` saying how to install it."""
+    try:
+        import yaml
+    except ImportError:
+        raise ConfigError(
+            [Problem("config", "reading YAML needs PyYAML: pip install pyyaml")]
+        ) from None
+    return yaml
+
+
+class _Bound(Exception):
+    """A YAML document over a limit; ``line`` is where it went over."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def _parse_yaml(text: str, label: str, limits: Limits) -> Any:
+    yaml = yaml_module()
+    loader = _loader_class()(text)
+    loader.limits = limits
+    try:
+        return loader.get_single_data()
+    except _Bound as error:
+        raise ConfigError([Problem(label, f"{error.message} (line {error.line})")]) from None
+    except yaml.YAMLError as error:
+        reason = cut(" ".join(str(error).split()), 300)
+        raise ConfigError([Problem(label, f"is not valid YAML: {reason}")]) from None
+    except (ValueError, TypeError, RecursionError) as error:  # e.g. an int too long to convert
+        reason = cut(" ".join(str(error).split()), 300)
+        raise ConfigError([Problem(label, f"is not valid YAML: {reason}")]) from None
+    finally:
+        loader.dispose()
+
+
+@lru_cache(maxsize=1)
+def _loader_class() -> type:
+    """A safe YAML loader whose composer enforces the depth and node limits.
+
+    The events come from libyaml when PyYAML has it (fast), else from PyYAML's Python
+    parser; either way the Python composer below builds the node graph, so the limits hold
+    before any value is constructed.
+    """
+    yaml = yaml_module()
+    from yaml.composer import Composer
+    from yaml.events import AliasEvent
+
+    try:
+        from yaml.cyaml import CParser as native
+    except ImportError:  # PyYAML without libyaml
+        native = None
+    parsing: tuple[type, ...] = (
+        (native,) if native is not None
+        else (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
+    )
+    constructor: Any = yaml.constructor.SafeConstructor
+    resolver: Any = yaml.resolver.Resolver
+
+    class BoundedLoader(Composer, *parsing, constructor, resolver):  # type: ignore[misc]
+        limits = Limits()
+
+        def __init__(self, stream: str) -> None:
+            if native is not None:
+                native.__init__(self, stream)
+            else:
+                yaml.reader.Reader.__init__(self, stream)
+                yaml.scanner.Scanner.__init__(self)
+                yaml.parser.Parser.__init__(self)
+            Composer.__init__(self)
+            constructor.__init__(self)
+            resolver.__init__(self)
+            self.depth = 0
+            self.count = 0  # values so far, aliases expanded
+            self.sizes: dict[int, int] = {}  # id(node) -> its expanded size, once composed
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(AliasEvent):
+                line = self.peek_event().start_mark.line + 1
+                node = super().compose_node(parent, index)
+                size = self.sizes.get(id(node))
+                if size is None:
+                    raise _Bound("has an alias inside its own anchor (a cycle)", line)
+                self._spend(size, line)
+                return node
+            line = self.peek_event().start_mark.line + 1
+            self.depth += 1
+            if self.depth > self.limits.max_depth:
+                raise _Bound(_too_deep(self.limits, line).rsplit(" (", 1)[0], line)
+            before = self.count
+            node = super().compose_node(parent, index)
+            self.depth -= 1
+            self._spend(1, line)
+            self.sizes[id(node)] = self.count - before
+            return node
+
+        def _spend(self, size: int, line: int) -> None:
+            self.count += size
+            if self.count > self.limits.max_nodes:
+                raise _Bound(
+                    f"holds more than max_nodes={self.limits.max_nodes:,} values with its "
+                    "aliases expanded", line,
+                )
+
+    return BoundedLoader
