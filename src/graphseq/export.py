@@ -9,9 +9,12 @@ knows (see :mod:`graphseq.export_errors`).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import logging
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,7 +228,12 @@ def export(
         ...     torch.export.load(path).module()(torch.randn(9, 4)).shape
         torch.Size([9, 2])
     """
-    out = Path(path)
+    _check_suffix(Path(path), aot)
+    program = export_program(model, *args, dynamic_shapes=dynamic_shapes, **kwargs)
+    return save_program(program, path, aot=aot)
+
+
+def _check_suffix(out: Path, aot: bool) -> None:
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(
@@ -234,9 +242,36 @@ def export(
         )
     if aot and suffix != ".pt2":
         raise ValueError(f"aot=True writes an AOTInductor package, whose name ends in .pt2: {out}")
-    program = export_program(model, *args, dynamic_shapes=dynamic_shapes, **kwargs)
+
+
+def save_program(
+    program: ExportedProgram, path: str | os.PathLike[str], *, aot: bool = False
+) -> Path:
+    """Write an exported program to ``path``: ``.pt2`` or ``.onnx`` by suffix.
+
+    Args:
+        program: from :func:`export_program`.
+        path: the file to write.
+        aot: compile the ``.pt2`` with AOTInductor.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: the suffix is not ``.pt2`` or ``.onnx``, or ``aot`` with ``.onnx``.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> x')])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     save_program(export_program(model, torch.randn(5, 4)), f'{tmp}/m.pt2').name
+        'm.pt2'
+    """
+    out = Path(path)
+    _check_suffix(out, aot)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".onnx":
+    if out.suffix.lower() == ".onnx":
         _save_onnx(program, out)
     elif aot:
         from torch._inductor import aoti_compile_and_package
@@ -247,9 +282,28 @@ def export(
     return out
 
 
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Hold back one logger's warnings for the duration."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _save_onnx(program: ExportedProgram, out: Path) -> None:
     try:  # the program's inputs are named after the model's, and so are the ONNX graph's
-        onnx_program = torch.onnx.export(program, dynamo=True, verbose=False, external_data=False)
+        with warnings.catch_warnings(), _quiet("torch.onnx._internal.exporter._registration"):
+            # torch's ONNX exporter trips over torch's own deprecations and logs that optional
+            # torchvision operators are missing: nothing for users to act on
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            onnx_program = torch.onnx.export(
+                program, dynamo=True, verbose=False, external_data=False
+            )
     except Exception as error:
         error.add_note(
             "graphseq: torch.export traced the model (a .pt2 export works); the ONNX "
@@ -258,6 +312,88 @@ def _save_onnx(program: ExportedProgram, out: Path) -> None:
         raise
     assert onnx_program is not None
     onnx_program.save(out)
+
+
+@dataclass(frozen=True)
+class InputDims:
+    """One input of an exported program: its sizes, static (``int``) or dynamic (a symbol).
+
+    Attributes:
+        name: the input's name.
+        dims: a tensor's sizes, or ``None`` for a scalar.
+        value: a scalar's symbol or constant value, or ``None`` for a tensor.
+        dtype: a tensor's dtype, or ``None``.
+    """
+
+    name: str
+    dims: tuple[Any, ...] | None
+    value: Any = None
+    dtype: torch.dtype | None = None
+
+
+def input_dims(program: ExportedProgram) -> list[InputDims]:
+    """Each user input of ``program`` with its sizes; dynamic ones are sympy expressions.
+
+    Args:
+        program: an exported program.
+
+    Returns:
+        One record per input, in order.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> x')])
+        >>> [d.dims for d in input_dims(export_program(model, torch.randn(5, 4)))]
+        [(s77, 4)]
+    """
+    from torch.export.graph_signature import ConstantArgument, InputKind
+
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    dynamic = {str(symbol) for symbol in program.range_constraints}
+
+    def size(value: Any) -> Any:
+        if isinstance(value, torch.SymInt):
+            expr = value.node.expr
+            free = {str(s) for s in expr.free_symbols}
+            if free and free <= dynamic:
+                return expr
+            return int(value.node.hint)  # specialized while tracing: the example's size
+        return value
+
+    found = []
+    for spec in program.graph_signature.input_specs:
+        if spec.kind != InputKind.USER_INPUT:
+            continue
+        if isinstance(spec.arg, ConstantArgument):
+            found.append(InputDims(spec.arg.name, None, spec.arg.value))
+            continue
+        value = placeholders[spec.arg.name].meta.get("val")
+        if isinstance(value, torch.Tensor):
+            dims = tuple(size(d) for d in value.shape)
+            found.append(InputDims(spec.arg.name, dims, dtype=value.dtype))
+        else:
+            found.append(InputDims(spec.arg.name, None, size(value)))
+    return found
+
+
+def symbol_hints(program: ExportedProgram) -> dict[Any, int]:
+    """Each dynamic size symbol of ``program``'s inputs with its size in the example.
+
+    Args:
+        program: an exported program.
+
+    Returns:
+        ``{symbol: example size}``.
+    """
+    placeholders = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"]
+    hints: dict[Any, int] = {}
+    for value in placeholders:
+        sizes = value.shape if isinstance(value, torch.Tensor) else [value]
+        for d in sizes:
+            if isinstance(d, torch.SymInt) and d.node.expr.is_Symbol:
+                hints[d.node.expr] = int(d.node.hint)
+    return hints
 
 
 def describe_inputs(program: ExportedProgram) -> list[tuple[str, str]]:
@@ -279,33 +415,60 @@ def describe_inputs(program: ExportedProgram) -> list[tuple[str, str]]:
         >>> describe_inputs(export_program(model, torch.randn(5, 4)))
         [('x', 'float32[d0, 4]')]
     """
-    from torch.export.graph_signature import ConstantArgument, InputKind
+    labels: dict[str, str] = {}
 
-    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
-    dynamic = {str(symbol) for symbol in program.range_constraints}
-    symbols: dict[str, str] = {}
-
-    def size(value: Any) -> str:
-        if isinstance(value, torch.SymInt):
-            expr = value.node.expr
-            free = {str(s) for s in expr.free_symbols}
-            if free and free <= dynamic:
-                return symbols.setdefault(str(expr), f"d{len(symbols)}")
-            value = value.node.hint  # specialized while tracing: the example's size
-        return str(value)
+    def label(size: Any) -> str:
+        if isinstance(size, int):
+            return str(size)
+        text = str(size)
+        if size.is_Symbol:
+            return labels.setdefault(text, f"d{len(labels)}")
+        for symbol in sorted(size.free_symbols, key=str):
+            labels.setdefault(str(symbol), f"d{len(labels)}")
+        for symbol, name in labels.items():
+            text = text.replace(symbol, name)
+        return text
 
     described = []
-    for spec in program.graph_signature.input_specs:
-        if spec.kind != InputKind.USER_INPUT:
-            continue
-        if isinstance(spec.arg, ConstantArgument):
-            described.append((spec.arg.name, f"constant {spec.arg.value!r}"))
-            continue
-        value = placeholders[spec.arg.name].meta.get("val")
-        if isinstance(value, torch.Tensor):
-            dims = ", ".join(size(d) for d in value.shape)
-            dtype = str(value.dtype).removeprefix("torch.")
-            described.append((spec.arg.name, f"{dtype}[{dims}]"))
+    for item in input_dims(program):
+        if item.dims is not None:
+            dtype = str(item.dtype).removeprefix("torch.")
+            described.append((item.name, f"{dtype}[{', '.join(label(d) for d in item.dims)}]"))
+        elif isinstance(item.value, int | float | bool | str | type(None)):
+            described.append((item.name, f"constant {item.value!r}"))
         else:
-            described.append((spec.arg.name, f"int {size(value)}"))
+            described.append((item.name, f"int {label(item.value)}"))
     return described
+
+
+def run_onnx(
+    path: str | os.PathLike[str], model: Sequential, *args: Any, **kwargs: Any
+) -> list[Any]:
+    """Run an exported ``.onnx`` in onnxruntime, fed by the model's input names.
+
+    Args:
+        path: the ``.onnx`` file.
+        model: the model it was exported from (it binds the inputs to names).
+        *args: inputs, as for ``model(...)``.
+        **kwargs: keyword inputs.
+
+    Returns:
+        The outputs, as numpy arrays.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> x')])
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = export(model, f'{tmp}/model.onnx', torch.randn(5, 4))
+        ...     run_onnx(path, model, torch.randn(9, 4))[0].shape
+        (9, 2)
+    """
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
+    wanted = {i.name for i in session.get_inputs()}
+    values = bind_inputs(model, *args, **kwargs).values()
+    feed = {k: np.asarray(v) for k, v in values.items() if k in wanted}
+    return list(session.run(None, feed))
