@@ -35,4 +35,5 @@ gcn = graphseq.Sequential('x, edge_index, w', [
     ReLU(inplace=True),
     (GCNConv(32, 7), 'x, edge_index, edge_weight=w -> x'),
 ])
+gcn.summary(x=torch.randn(8, 16), edge_index=torch.randint(0, 8, (2, 20)), w=torch.rand(20))
 print(gcn.draw(HERE / "gcn.svg"))
