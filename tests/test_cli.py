@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import graphseq
-from graphseq.cli import main
+from graphseq.cli import main, parse_input
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 GCN = EXAMPLES / "gcn.yaml"
@@ -303,3 +303,68 @@ def test_warnings_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert err == (
         "graphseq: warning: the results of step(s) 0 ('a') reach no output of the model.\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("spec", "dtype"),
+    [
+        ("edge_index=2x156", "int64"), ("batch=34", "int64"), ("ptr=3", "int64"),
+        ("node_index=5", "int64"), ("x=34x16", "float32"), ("index=5", "float32"),
+        ("edge_index=2x4:int32", "int32"), ("batch=3:float64", "float64"),
+    ],
+)
+def test_index_like_inputs_default_to_int64(spec: str, dtype: str) -> None:
+    assert str(parse_input(spec)[2]) == f"torch.{dtype}"
+
+
+def test_summary_with_an_edge_index_needs_no_dtype(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run_main(capsys, "summary", GCN, "-i", "x=34x34", "-i", "edge_index=2x6")
+    assert status == 0, err
+    assert out.splitlines()[0] == "Inputs: x [34, 34] float32, edge_index [2, 6] int64"
+
+
+def test_repeated_input_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run_main(capsys, "summary", GCN, "-i", "x=34x34", "-i", "x=3x34",
+                              "-i", "edge_index=2x6")
+    assert status == 2
+    assert "error: --input x is given twice; give each input once" in err
+
+
+def test_draw_to_a_folder_says_it_is_a_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    line = in_process_error(capsys, "draw", GCN, "-o", tmp_path)
+    assert line == (
+        f"graphseq draw: error: cannot write a diagram to {str(tmp_path)!r}: it is a folder; "
+        f"name a file in it, such as {str(tmp_path / 'model.svg')!r}"
+    )
+
+
+def test_demo_out_that_is_a_file_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "taken"
+    out.write_text("")
+    line = in_process_error(capsys, "demo", "--epochs", "1", "--out", out)
+    assert line == f"graphseq demo: error: --out {str(out)!r} is a file; --out names a folder"
+
+
+def test_max_bytes_overrides_the_size_limit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "gcn.yaml"
+    path.write_text(GCN.read_text() + "#" * 2**20 + "\n")
+    status, out, _ = run_main(capsys, "check", path)
+    assert status == 1
+    assert out.splitlines()[0].startswith(f"{path}: is {path.stat().st_size:,} bytes, more than")
+    status, out, _ = run_main(capsys, "check", path, "--max-bytes", str(2 * 2**20))
+    assert status == 0 and out.startswith(f"OK: {path}: 4 steps")
+
+
+def test_broken_example_lists_its_problems(capsys: pytest.CaptureFixture[str]) -> None:
+    path = EXAMPLES / "broken.yaml"
+    status, out, _ = run_main(capsys, "check", path)
+    assert status == 1
+    lines = out.splitlines()
+    assert lines[-1] == f"{path}: 3 problems"
+    assert all(line.startswith((f"{path}: steps[", "    header: ")) for line in lines[:-1])

@@ -21,7 +21,8 @@ from torch_geometric.nn import GCNConv, global_mean_pool
 
 import graphseq
 from graphseq import HeaderError, from_config, registry
-from graphseq.config import ConfigError, normalize, save, to_config
+from graphseq.config import ConfigError, Limits, normalize, save, to_config
+from graphseq.errors import Location
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -122,6 +123,59 @@ def test_unreadable_files(tmp_path: Path, name: str, text: str, message: str) ->
         from_config(path)
 
 
+@pytest.mark.parametrize(
+    ("encoding", "where"),
+    [("latin-1", r"byte 0xe9 at offset \d+ \(line 3\)"), ("utf-16", r"byte 0xff at offset 0")],
+)
+def test_file_that_is_not_utf8_is_named(tmp_path: Path, encoding: str, where: str) -> None:
+    path = tmp_path / "café.yaml"
+    path.write_text("inputs: x\nsteps:\n  - {module: ReLU, header: x -> x}  # café\n",
+                    encoding=encoding)
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: is not UTF-8 text: ") + where):
+        from_config(path)
+
+
+def test_utf8_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bom.json"
+    path.write_text(json.dumps(jk_config()), encoding="utf-8-sig")
+    assert from_config(path).to_config() == normalize(jk_config())
+
+
+def test_file_size_limit_has_an_override(tmp_path: Path) -> None:
+    path = tmp_path / "padded.yaml"
+    path.write_text(yaml.safe_dump(jk_config()) + "#" * 2_000_000 + "\n")
+    with pytest.raises(ConfigError, match=r"is 2,000,\d+ bytes, more than the limit of "
+                                          r"1,048,576 bytes; raise it with"):
+        from_config(path)
+    model = from_config(path, limits=Limits(max_bytes=4_000_000))
+    assert model.to_config() == normalize(jk_config())
+
+
+@pytest.mark.parametrize("field", ["max_bytes", "max_depth", "max_nodes"])
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+def test_limits_are_positive_ints(field: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=f"Limits.{field} must be a positive int"):
+        Limits(**{field: value})
+
+
+def test_yaml_anchors_share_values_within_the_limits(tmp_path: Path) -> None:
+    path = tmp_path / "anchors.yaml"
+    path.write_text(
+        "inputs: x\n"
+        "steps:\n"
+        "  - {module: Linear, args: [4, 4], kwargs: &lin {bias: false}, header: x -> x}\n"
+        "  - {module: Linear, args: [4, 4], kwargs: *lin}\n"
+    )
+    model = from_config(path)
+    assert [model[s.name].bias for s in model.plan.steps] == [None, None]
+    # 26 values as written, 29 with the alias expanded (it stands for 3: a mapping, a key,
+    # a value): the limit counts the expanded values.
+    with pytest.raises(ConfigError, match=r"anchors\.yaml: holds more than max_nodes=28 "
+                                          r"values with its aliases expanded \(line \d\)"):
+        from_config(path, limits=Limits(max_nodes=28))
+    assert from_config(path, limits=Limits(max_nodes=29)).to_config() == model.to_config()
+
+
 def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         from_config(tmp_path / "missing.yaml")
@@ -165,8 +219,9 @@ SCHEMA_ERRORS = [
     (_with({"args": [(16, 16), 16]}, 2), r"steps\[2\] \('conv2'\)\.args\[0\]: is tuple"),
     (_with({}, 3, drop="module"), r"steps\[3\] \('jk'\)\.module: missing"),
     (_with({"module": GCNConv}, 3), r"steps\[3\] \('jk'\)\.module: must be a str"),
-    (_with({"name": "two words"}, 3), r"steps\[3\] \('two words'\)\.name: must be a Python"),
-    (_with({"name": [1]}, 3), r"steps\[3\] \(\[1\]\)\.name: must be a Python"),
+    (_with({"name": [1]}, 3), r"steps\[3\] \(\[1\]\)\.name: must be a non-empty str, .*list \[1\]"),
+    (_with({"name": ""}, 3), r"steps\[3\] \(''\)\.name: must be a non-empty str"),
+    (_with({"name": "x" * 300}, 3), r"steps\[3\] \('x{20,}\.\.\..*\.name: is 300 characters"),
     (_with({"inputs": ""}), r"config: inputs: Input args are empty: .* one input\.$"),
     (_with({"name": "conv1"}, 2), r"steps\[2\] \('conv1'\)\.name: is used by an earlier step"),
     (_with({"header": ["x"]}, 3), r"steps\[3\] \('jk'\)\.header: must be a str .*quote"),
@@ -278,6 +333,22 @@ def test_output_error_is_located_in_the_config() -> None:
     config["outputs"] = "x, x9"
     with pytest.raises(HeaderError, match=r"In config, outputs: outputs name 'x9'"):
         from_config(config)
+
+
+def test_step_name_with_a_dot_is_refused_at_its_key() -> None:
+    config = jk_config()
+    config["steps"][1]["name"] = "conv.1"
+    with pytest.raises(HeaderError, match=r"In config, steps\[1\] \('conv\.1'\)\.name: ") as info:
+        from_config(config)
+    assert info.value.location is not None and info.value.location.field == "name"
+
+
+def test_located_errors_keep_their_structured_location() -> None:
+    config = jk_config()
+    config["steps"][2]["header"] = "x3, edge_index -> x2"
+    with pytest.raises(HeaderError) as info:
+        from_config(config)
+    assert info.value.location == Location("step", 2, "conv2", "header")
 
 
 def test_step_name_that_would_shadow_the_model() -> None:
@@ -428,6 +499,48 @@ def test_hand_built_model_with_registry_build_is_describable() -> None:
             {"name": "module_2", "module": "global_mean_pool", "header": "x, batch -> x"},
         ],
     }
+
+
+def test_tuples_in_args_round_trip_as_lists() -> None:
+    model = graphseq.Sequential("x, edge_index", [
+        (registry.build("SAGEConv", (8, 8), 16, aggr=("mean", "max")), "x, edge_index -> x"),
+    ])
+    config = model.to_config()
+    assert config["steps"][0]["args"] == [[8, 8], 16]
+    assert config["steps"][0]["kwargs"] == {"aggr": ["mean", "max"]}
+    assert json.loads(json.dumps(config)) == config  # plain data: no tuples
+    again = from_config(config)
+    assert repr(again) == repr(model)
+    assert again.to_config() == config
+
+
+def test_to_config_refuses_arguments_that_are_not_plain_data() -> None:
+    weight = torch.zeros(3, 2)
+    emb = registry.record(torch.nn.Embedding(3, 2, _weight=weight), "Embedding", [3, 2],
+                          {"_weight": weight})
+    model = graphseq.Sequential("x", [(emb, "x -> x")])
+    with pytest.raises(ValueError, match=r"step 0 \('module_0'\): Embedding kwargs\._weight "
+                                         r"is Tensor"):
+        model.to_config()
+
+
+def test_imports_are_checked_before_anything_is_called(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    config = {"inputs": "x", "steps": [
+        {"name": "run", "module": "subprocess.Popen", "args": [["touch", str(marker)]],
+         "header": "x -> x"},
+        {"name": "sys", "module": "os.system", "args": [f"touch {marker}"]},
+    ]}
+    with pytest.raises(ConfigError) as info:
+        from_config(config, allow_imports=True)
+    assert [p.where for p in info.value.problems] == [
+        "config: steps[0] ('run').module", "config: steps[1] ('sys').module"
+    ]
+    assert "'subprocess.Popen' is a class that is not a torch.nn.Module" in str(info.value)
+    assert "'os.system' is a builtin_function_or_method, not a plain Python function" in str(
+        info.value
+    )
+    assert not marker.exists()
 
 
 def test_import_paths_round_trip_with_allow_imports() -> None:

@@ -173,6 +173,28 @@ def test_bad_import_paths_are_value_errors(path: str) -> None:
         registry.resolve(path, allow_imports=True)
 
 
+@pytest.mark.parametrize(
+    ("path", "what"),
+    [
+        ("subprocess.Popen", "is a class that is not a torch.nn.Module"),
+        ("collections.OrderedDict", "is a class that is not a torch.nn.Module"),
+        ("os.system", "is a builtin_function_or_method, not a plain Python function"),
+        ("functools.partial", "is a class that is not a torch.nn.Module"),
+    ],
+)
+def test_import_paths_must_name_a_module_class_or_a_function(path: str, what: str) -> None:
+    with pytest.raises(ValueError, match=f"'{path}' {what}; an import path in a config must "
+                                         "name an nn.Module subclass or a plain function"):
+        registry.resolve(path, allow_imports=True)
+
+
+def test_build_makes_tuples_into_lists_as_a_config_would() -> None:
+    conv = registry.build("SAGEConv", (8, 8), 16, aggr=("mean", "max"))
+    assert conv.in_channels == [8, 8]
+    assert registry.describe(conv) == ("SAGEConv", [[8, 8], 16], {"aggr": ["mean", "max"]})
+    assert repr(conv) == repr(registry.build("SAGEConv", [8, 8], 16, aggr=["mean", "max"]))
+
+
 def test_description_survives_deepcopy_and_pickle() -> None:
     conv = registry.build("GCNConv", 4, 8, cached=False, normalize=True)
     expected = ("GCNConv", [4, 8], {"cached": False, "normalize": True})

@@ -187,13 +187,23 @@ def _parse_yaml(text: str, label: str, limits: Limits) -> Any:
     except _Bound as error:
         raise ConfigError([Problem(label, f"{error.message} (line {error.line})")]) from None
     except yaml.YAMLError as error:
-        reason = cut(" ".join(str(error).split()), 300)
-        raise ConfigError([Problem(label, f"is not valid YAML: {reason}")]) from None
+        raise ConfigError([Problem(label, f"is not valid YAML: {_yaml_reason(error)}")]) from None
     except (ValueError, TypeError, RecursionError) as error:  # e.g. an int too long to convert
         reason = cut(" ".join(str(error).split()), 300)
         raise ConfigError([Problem(label, f"is not valid YAML: {reason}")]) from None
     finally:
         loader.dispose()
+
+
+def _yaml_reason(error: Any) -> str:
+    """PyYAML's complaint and where (``line 3, column 7``), without its stream name."""
+    problem, mark = getattr(error, "problem", None), getattr(error, "problem_mark", None)
+    if problem is None or mark is None:  # a ReaderError: "... in "<unicode string>", position 7"
+        text = " ".join(str(error).split()).replace(' in "<unicode string>", ', " at ")
+        return cut(text, 300)
+    context = getattr(error, "context", None)
+    text = f"{context}, {problem}" if context else problem
+    return cut(f"{text} (line {mark.line + 1}, column {mark.column + 1})", 300)
 
 
 @lru_cache(maxsize=1)

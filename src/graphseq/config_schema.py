@@ -283,8 +283,9 @@ def _validate_step(
     for key in item:
         if key not in STEP_KEYS:
             fault(f"{where}.{_key(key)}", f"unknown key{_suggest(key, STEP_KEYS)}", head)
-    if not isinstance(name, str) or not name.isidentifier():
-        fault(f"{where}.name", "must be a Python identifier, such as 'conv1'", head)
+    if not isinstance(name, str) or not name:
+        fault(f"{where}.name", f"must be a non-empty str, such as 'conv1' (got {kind(name)})",
+              head)
     elif len(name) > MAX_NAME:
         fault(f"{where}.name", _too_long(name, MAX_NAME), head)
     elif name in seen:

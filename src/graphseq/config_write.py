@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import registry
 from .config_io import yaml_module
-from .config_schema import normal_form
+from .config_schema import check_plain, normal_form
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -64,13 +64,17 @@ def to_config(model: Described) -> dict[str, Any]:
             unknown.append(f"{step.where}: {_short(child)}")
             continue
         name, args, kwargs = described
+        for key, value in (("args", args), ("kwargs", kwargs)):
+            problem = check_plain(value)
+            if problem is not None:
+                unknown.append(f"{step.where}: {name} {key}{problem[0]} {problem[1]}")
         steps.append((step.name, name, args, kwargs, step.text))
     if unknown:
         raise ValueError(
             "to_config() cannot describe " + "; ".join(unknown) + ". Only modules made by "
             "graphseq.from_config or graphseq.registry.build (e.g. "
             "registry.build('GCNConv', 16, 32)), or marked with graphseq.registry.record, and "
-            "registered functions can be written to a config."
+            "registered functions, made from plain data, can be written to a config."
         )
     outputs = ", ".join(plan.outputs) if plan.explicit_outputs else None
     return normal_form(str(plan.inputs), outputs, steps)
