@@ -158,7 +158,9 @@ def api_reference() -> str:
     """mkdocstrings directives for the top-level names and for each public module."""
     import graphseq
 
+    first = ["Sequential", "HeaderError", "from_config"]  # what most readers look for
     top = [n for n in graphseq.__all__ if not inspect.ismodule(getattr(graphseq, n))]
+    top.sort(key=lambda n: (first.index(n) if n in first else len(first), n))
     exported = {id(getattr(graphseq, n)) for n in top}
     out = ["## The `graphseq` package\n"]
     out += [f"::: graphseq.{name}\n" for name in top]
