@@ -6,7 +6,8 @@ When a ```text block follows a python block directly (only blank lines between),
 block's output: what the block prints must match it, line by line, ignoring trailing spaces;
 ``...`` in the text stands for any text, as in doctest. Output that is not deterministic is
 shown with prose between the blocks, or in a block fenced as ```console, and is not checked.
-```bash blocks are not run.
+```bash and ```py blocks are shown, never run (```py is for Python that needs what a test
+cannot have, such as a GPU or minutes of compiling).
 """
 
 from __future__ import annotations
