@@ -39,8 +39,8 @@ class ExampleInputs:
     """The example call bound to the model's inputs: what ``torch.export`` traces.
 
     Attributes:
-        args: the positional values, one per model input, defaults filled in.
-        kwargs: keyword-only values that are passed on (never the trimming ones).
+        args: the positional values, in the model's input order, up to the last one given.
+        kwargs: keyword-only inputs given (never the trimming ones).
         names: the model's input names, in order (``args`` then ``kwargs``).
     """
 
@@ -54,7 +54,11 @@ class ExampleInputs:
 
 
 def bind_inputs(model: torch.nn.Module, *args: Any, **kwargs: Any) -> ExampleInputs:
-    """Bind an example call to ``model.forward``'s inputs, leaving out the trimming arguments.
+    """Bind an example call to ``model.forward``'s inputs, in order, as the program takes them.
+
+    Every input up to the last one given is positional (defaults fill the gaps); inputs after
+    it keep their defaults and are not inputs of the exported program. The trimming arguments
+    are left out.
 
     Args:
         model: the model whose ``forward`` is called.
@@ -62,7 +66,7 @@ def bind_inputs(model: torch.nn.Module, *args: Any, **kwargs: Any) -> ExampleInp
         **kwargs: example keyword inputs.
 
     Returns:
-        The bound inputs, with defaults filled in.
+        The bound inputs.
 
     Raises:
         TypeError: the call does not fit ``forward``'s signature.
@@ -73,6 +77,8 @@ def bind_inputs(model: torch.nn.Module, *args: Any, **kwargs: Any) -> ExampleInp
         >>> from graphseq import Sequential
         >>> model = Sequential('x, scale: float = 2.0', [(torch.nn.Identity(), 'x -> x')])
         >>> bind_inputs(model, torch.ones(3)).names
+        ('x',)
+        >>> bind_inputs(model, x=torch.ones(3), scale=3.0).names
         ('x', 'scale')
     """
     for name in TRIMMING_KWARGS:
@@ -87,17 +93,20 @@ def bind_inputs(model: torch.nn.Module, *args: Any, **kwargs: Any) -> ExampleInp
         name: p for name, p in signature.parameters.items() if name not in TRIMMING_KWARGS
     }
     bound = signature.replace(parameters=list(params.values())).bind(*args, **kwargs)
+    given = set(bound.arguments)
     bound.apply_defaults()
-    positional: list[Any] = []
+    ordered = [n for n, p in params.items() if p.kind != p.KEYWORD_ONLY]
+    # Inputs after the last one given keep their defaults and are left out of the program.
+    last = max((i for i, n in enumerate(ordered) if n in given), default=-1)
+    positional = [bound.arguments[n] for n in ordered[: last + 1]]
     keyword: dict[str, Any] = {}
     for name, p in params.items():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise TypeError(f"export needs named inputs, but forward takes {p}")
-        if p.kind == p.KEYWORD_ONLY:
+        if p.kind == p.KEYWORD_ONLY and name in given:
             keyword[name] = bound.arguments[name]
-        else:
-            positional.append(bound.arguments[name])
-    return ExampleInputs(tuple(positional), keyword, (*params.keys(),))
+    names = (*ordered[: last + 1], *keyword)
+    return ExampleInputs(tuple(positional), keyword, names)
 
 
 def default_dynamic_shapes(inputs: ExampleInputs) -> dict[str, Any]:
@@ -200,6 +209,10 @@ def export(
     **kwargs: Any,
 ) -> Path:
     """Export ``model`` to ``path``: ``.pt2`` (``torch.export``) or ``.onnx`` (ONNX).
+
+    The exported program takes the model's inputs positionally, in the model's order, up to
+    the last one the example gives (see :func:`bind_inputs`); an ``.onnx`` graph's inputs are
+    named after them.
 
     Args:
         model: the model (export follows its train/eval mode: call ``model.eval()`` first).
