@@ -241,12 +241,25 @@ def export(
         ...     torch.export.load(path).module()(torch.randn(9, 4)).shape
         torch.Size([9, 2])
     """
-    _check_suffix(Path(path), aot)
+    check_path(path, aot=aot)
     program = export_program(model, *args, dynamic_shapes=dynamic_shapes, **kwargs)
     return save_program(program, path, aot=aot)
 
 
-def _check_suffix(out: Path, aot: bool) -> None:
+def check_path(path: str | os.PathLike[str], *, aot: bool = False) -> None:
+    """Check that :func:`save_program` can write ``path``: its suffix picks a format.
+
+    Args:
+        path: the file to write.
+        aot: whether an AOTInductor package is asked for.
+
+    Raises:
+        ValueError: the suffix is not ``.pt2`` or ``.onnx``, or ``aot`` with ``.onnx``.
+
+    Example:
+        >>> check_path('model.onnx')
+    """
+    out = Path(path)
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(
@@ -282,7 +295,7 @@ def save_program(
         'm.pt2'
     """
     out = Path(path)
-    _check_suffix(out, aot)
+    check_path(out, aot=aot)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".onnx":
         _save_onnx(program, out)

@@ -22,6 +22,7 @@ from torch.utils._pytree import tree_leaves
 from .export import (
     _quiet,
     bind_inputs,
+    check_path,
     describe_inputs,
     export_program,
     input_dims,
@@ -206,6 +207,7 @@ def run(model: Sequential, args: argparse.Namespace) -> int:
         0 when the check passes, 1 when the exported file differs from eager.
     """
     out: Path = args.output
+    check_path(out)
     if args.weights is not None:
         _load_weights(model, args.weights)
     model.eval()
