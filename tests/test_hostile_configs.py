@@ -141,7 +141,7 @@ CORPUS: dict[str, tuple[Callable[[Path], Path], str]] = {
                          "args[50000]: holds more than max_nodes=50,000 values"),
     "many_steps": (write("steps.json", json.dumps({"inputs": "x", "steps": [
         {"module": "ReLU", "bad": i} for i in range(2_000)
-    ]})), "... and 1980 more problems"),
+    ]})), "... and 1988 more problems"),
     "long_strings": (write("long.yaml", PREFIX.replace("Linear", "L" * 900_000)),
                      "is 900,000 characters long, more than 200"),
     "long_header": (write("header.yaml", f"inputs: x\nsteps:\n  - module: ReLU\n"
@@ -256,3 +256,15 @@ def test_huge_values_in_messages_are_cut() -> None:
     text = str(info.value)
     assert len(text) < MAX_MESSAGE
     assert "zzz..." in text and "..." in text
+
+
+def test_the_longest_message_stays_under_10_kb() -> None:
+    long = "w" * 5_000
+    step = {"name": long[:200], "module": long[:201], "args": [long] * 50, "kwargs": {"k": 1},
+            long[:200]: 1, "header": long[:2_000]}
+    config = {"inputs": "x", "steps": [dict(step, name=f"{i}{long[:190]}") for i in range(50)]}
+    with pytest.raises(ConfigError) as info:
+        from_config(config)
+    assert len(info.value.problems) == 100
+    assert 4_000 < len(str(info.value)) < MAX_MESSAGE
+    assert str(info.value).endswith("\n... and 88 more problems")

@@ -37,8 +37,9 @@ MAX_TEXT = 2_000
 """The longest ``inputs``, ``outputs`` or ``header`` string, in characters."""
 MAX_NAME = 200
 """The longest step ``name`` or ``module`` string, in characters."""
-MAX_SHOWN = 20
-"""How many problems a :class:`ConfigError` message lists; ``problems`` holds them all."""
+MAX_SHOWN = 12
+"""How many problems a :class:`ConfigError` message lists (each at most 800 characters,
+so a message stays under 10 KB); ``problems`` holds them all."""
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,16 @@ class Problem:
     step: int | None = None  # the index of the step at fault, if any
 
     def __str__(self) -> str:
-        text = f"{cut(self.where, 300)}: {cut(self.message, 600)}"
+        text = f"{cut(self.where, 160)}: {cut(self.message, 400)}"
         if self.header is not None:
-            text += f"\n    header: {cut(self.header, 300)}"
+            text += f"\n    header: {cut(self.header, 200)}"
         return text
 
 
 class ConfigError(ValueError):
     """A config that cannot be read or built; ``problems`` lists every fault found.
 
-    The message lists the first 20 problems, each cut short, so it stays under 20 KB.
+    The message lists the first 12 problems, each cut short, so it stays under 10 KB.
 
     >>> from graphseq import from_config
     >>> from_config({'inputs': 'x', 'steps': [{'name': 'lin', 'module': 'Linear', 'arg': [4]}]})
