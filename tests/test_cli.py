@@ -234,7 +234,7 @@ def test_config_errors_outside_check_are_one_line(
 ) -> None:
     line = in_process_error(capsys, "draw", bad_configs["schema"])
     assert "steps[0] ('conv1').module: unknown module 'GCNConf'" in line
-    assert "(and 2 more; 'graphseq check' lists them all)" in line
+    assert "(and 2 more; 'graphseq check' lists them)" in line
 
 
 def test_missing_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

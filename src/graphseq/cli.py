@@ -80,9 +80,12 @@ def _one_line(error: BaseException) -> str:
         return f"cannot read {str(error.filename)!r}: {error.strerror}"
     lines = str(error).strip().splitlines() or [type(error).__name__]
     text = lines[0]
-    more = [line for line in lines[1:] if not line.startswith(" ")]
+    problems = getattr(error, "problems", None)  # a ConfigError's, counted, not its lines
+    more = len(problems) - 1 if isinstance(problems, list) else len(
+        [line for line in lines[1:] if not line.startswith(" ")]
+    )
     if more:
-        text += f" (and {len(more)} more; 'graphseq check' lists them all)"
+        text += f" (and {more} more; 'graphseq check' lists them)"
     elif len(lines) > 1:
         text += " ('graphseq check' shows where)"
     notes = [n.removeprefix("graphseq: ") for n in getattr(error, "__notes__", ())]
