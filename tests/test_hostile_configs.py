@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,8 @@ import pytest
 
 from graphseq import from_config
 from graphseq.cli import main
-from graphseq.config import ConfigError
+from graphseq.config import ConfigError, Limits
+from graphseq.config_io import _parse_yaml
 
 MAX_MESSAGE = 10_000
 MAX_TRACED = 64 * 2**20
@@ -268,3 +270,21 @@ def test_the_longest_message_stays_under_10_kb() -> None:
     assert len(info.value.problems) == 100
     assert 4_000 < len(str(info.value)) < MAX_MESSAGE
     assert str(info.value).endswith("\n... and 88 more problems")
+
+
+@pytest.mark.parametrize("libyaml", [True, False])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (alias_bomb(9), "holds more than max_nodes=50,000 values with its aliases expanded"),
+        ("steps: &s [*s]\n", "has an alias inside its own anchor (a cycle)"),
+        ("steps:\n" + "- " * DEEP + "x\n", "nests lists and mappings deeper than max_depth=32"),
+        ("a: [" + ", ".join(["0"] * 60_000) + "]\n", "holds more than max_nodes=50,000"),
+    ],
+)
+def test_yaml_limits_hold_with_and_without_libyaml(
+    libyaml: bool, text: str, message: str
+) -> None:
+    """PyYAML's pure-Python parser (used where libyaml is missing) gets the same bounds."""
+    with pytest.raises(ConfigError, match=rf"^doc\.yaml: {re.escape(message)}"):
+        _parse_yaml(text, "doc.yaml", Limits(), libyaml=libyaml)

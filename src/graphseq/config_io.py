@@ -143,16 +143,13 @@ def _check_json_depth(text: str, label: str, limits: Limits) -> None:
             depth += 1
             if depth > limits.max_depth:
                 line = text.count("\n", 0, token.start()) + 1
-                raise ConfigError([Problem(label, _too_deep(limits, line))])
+                raise ConfigError([Problem(label, f"{_too_deep(limits)} (line {line})")])
         else:
             depth -= 1
 
 
-def _too_deep(limits: Limits, line: int) -> str:
-    return (
-        f"nests lists and mappings deeper than max_depth={limits.max_depth} levels "
-        f"(line {line})"
-    )
+def _too_deep(limits: Limits) -> str:
+    return f"nests lists and mappings deeper than max_depth={limits.max_depth} levels"
 
 
 # YAML ----------------------------------------------------------------------------------------
@@ -178,9 +175,9 @@ class _Bound(Exception):
         self.line = line
 
 
-def _parse_yaml(text: str, label: str, limits: Limits) -> Any:
+def _parse_yaml(text: str, label: str, limits: Limits, libyaml: bool = True) -> Any:
     yaml = yaml_module()
-    loader = _loader_class()(text)
+    loader = _loader_class(libyaml)(text)
     loader.limits = limits
     try:
         return loader.get_single_data()
@@ -206,22 +203,26 @@ def _yaml_reason(error: Any) -> str:
     return cut(f"{text} (line {mark.line + 1}, column {mark.column + 1})", 300)
 
 
-@lru_cache(maxsize=1)
-def _loader_class() -> type:
+@lru_cache(maxsize=2)
+def _loader_class(libyaml: bool = True) -> type:
     """A safe YAML loader whose composer enforces the depth and node limits.
 
-    The events come from libyaml when PyYAML has it (fast), else from PyYAML's Python
-    parser; either way the Python composer below builds the node graph, so the limits hold
-    before any value is constructed.
+    The events come from libyaml when PyYAML has it and ``libyaml`` is true (fast), else
+    from PyYAML's Python parser; either way the Python composer below builds the node graph,
+    so the limits hold before any value is constructed.
     """
     yaml = yaml_module()
     from yaml.composer import Composer
     from yaml.events import AliasEvent
 
-    try:
-        from yaml.cyaml import CParser as native
-    except ImportError:  # PyYAML without libyaml
-        native = None
+    native: Any = None
+    if libyaml:
+        try:
+            from yaml.cyaml import CParser
+
+            native = CParser
+        except ImportError:  # PyYAML without libyaml
+            pass
     parsing: tuple[type, ...] = (
         (native,) if native is not None
         else (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
@@ -258,7 +259,7 @@ def _loader_class() -> type:
             line = self.peek_event().start_mark.line + 1
             self.depth += 1
             if self.depth > self.limits.max_depth:
-                raise _Bound(_too_deep(self.limits, line).rsplit(" (", 1)[0], line)
+                raise _Bound(_too_deep(self.limits), line)
             before = self.count
             node = super().compose_node(parent, index)
             self.depth -= 1
