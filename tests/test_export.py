@@ -213,3 +213,21 @@ def test_trimming_arguments_are_left_out_and_refused_when_given():
     assert bound.names == ("x", "edge_index")  # edge_weight, not given, keeps its default
     with pytest.raises(ValueError, match="num_sampled_nodes_per_hop"):
         bind_inputs(model, **example, num_sampled_nodes_per_hop=[2, 4])
+
+
+def test_export_works_when_forward_takes_the_trimming_keywords(tmp_path: Path):
+    model = node_model()
+    generated = type(model).forward
+
+    def forward(self, x, edge_index, edge_weight=None, *, num_sampled_nodes_per_hop=None,
+                num_sampled_edges_per_hop=None):
+        assert num_sampled_nodes_per_hop is None and num_sampled_edges_per_hop is None
+        return generated(self, x, edge_index, edge_weight)
+
+    type(model).forward = forward  # the per-instance class, as trimming (issue 10) shapes it
+    example = inputs(model, *SMALL, seed=0)
+    path = model.export(tmp_path / "m.pt2", **example, num_sampled_nodes_per_hop=None)
+    other = inputs(model, *LARGE, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.export.load(path).module()(*other.values()),
+                                   model(**other))
