@@ -304,7 +304,7 @@ def table() -> str:
     lines = [
         f"Measured with {versions()}; exported on a graph of {EXAMPLE[0]} nodes, {EXAMPLE[1]} "
         f"edges and {EXAMPLE[2]} graphs, checked on {OTHER[0]} nodes, {OTHER[1]} edges and "
-        f"{OTHER[2]} graphs (tolerance {ATOL:g}, relative to the largest output).",
+        f"{OTHER[2]} graphs (tolerance {ATOL:.0e}, relative to the largest output).",
         "",
         "| building block | `.pt2` (torch.export) | `.onnx` (onnxruntime) | note |",
         "|---|---|---|---|",
