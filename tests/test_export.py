@@ -231,3 +231,16 @@ def test_export_works_when_forward_takes_the_trimming_keywords(tmp_path: Path):
     with torch.no_grad():
         torch.testing.assert_close(torch.export.load(path).module()(*other.values()),
                                    model(**other))
+
+
+def test_an_onnx_translation_failure_names_the_step_and_says_pt2_works(tmp_path: Path):
+    model = Sequential("x", [(Linear(C, C), "x -> x"), (torch.special.zeta, "x, x -> q")])
+    with pytest.raises(Exception) as info:
+        model.export(tmp_path / "zeta.onnx", torch.randn(5, C))
+    assert type(info.value).__name__ == "ConversionError"  # torch's own error, kept
+    (note,) = info.value.__notes__
+    assert note.startswith("graphseq: the ONNX translation failed in step 1 ('module_1'): "
+                           "x, x -> q, at an operator (prims.zeta.default)")
+    assert "a .pt2 export works" in note
+    assert not (tmp_path / "zeta.onnx").exists()
+    model.export(tmp_path / "zeta.pt2", torch.randn(5, C))  # as the note says

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.export import Dim, ExportedProgram
 
-from .export_errors import explain_export_error
+from .export_errors import explain_export_error, explain_onnx_error
 
 if TYPE_CHECKING:
     from .sequential import Sequential
@@ -243,7 +243,7 @@ def export(
     """
     check_path(path, aot=aot)
     program = export_program(model, *args, dynamic_shapes=dynamic_shapes, **kwargs)
-    return save_program(program, path, aot=aot)
+    return save_program(program, path, aot=aot, model=model)
 
 
 def check_path(path: str | os.PathLike[str], *, aot: bool = False) -> None:
@@ -271,7 +271,11 @@ def check_path(path: str | os.PathLike[str], *, aot: bool = False) -> None:
 
 
 def save_program(
-    program: ExportedProgram, path: str | os.PathLike[str], *, aot: bool = False
+    program: ExportedProgram,
+    path: str | os.PathLike[str],
+    *,
+    aot: bool = False,
+    model: Sequential | None = None,
 ) -> Path:
     """Write an exported program to ``path``: ``.pt2`` or ``.onnx`` by suffix.
 
@@ -279,12 +283,14 @@ def save_program(
         program: from :func:`export_program`.
         path: the file to write.
         aot: compile the ``.pt2`` with AOTInductor.
+        model: the model the program came from; with it, an ONNX failure names the step.
 
     Returns:
         The path written.
 
     Raises:
         ValueError: the suffix is not ``.pt2`` or ``.onnx``, or ``aot`` with ``.onnx``.
+        Exception: what ``torch.onnx.export`` raises, with a note naming the failing step.
 
     Example:
         >>> import tempfile, torch
@@ -298,7 +304,7 @@ def save_program(
     check_path(out, aot=aot)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".onnx":
-        _save_onnx(program, out)
+        _save_onnx(program, out, model)
     elif aot:
         from torch._inductor import aoti_compile_and_package
 
@@ -320,7 +326,7 @@ def _quiet(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _save_onnx(program: ExportedProgram, out: Path) -> None:
+def _save_onnx(program: ExportedProgram, out: Path, model: Sequential | None) -> None:
     try:  # the program's inputs are named after the model's, and so are the ONNX graph's
         with warnings.catch_warnings(), _quiet("torch.onnx._internal.exporter._registration"):
             # torch's ONNX exporter trips over torch's own deprecations and logs that optional
@@ -331,10 +337,7 @@ def _save_onnx(program: ExportedProgram, out: Path) -> None:
                 program, dynamo=True, verbose=False, external_data=False
             )
     except Exception as error:
-        error.add_note(
-            "graphseq: torch.export traced the model (a .pt2 export works); the ONNX "
-            "translation of one of its operators failed"
-        )
+        explain_onnx_error(model, error)
         raise
     assert onnx_program is not None
     onnx_program.save(out)

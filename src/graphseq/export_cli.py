@@ -214,7 +214,7 @@ def run(model: Sequential, args: argparse.Namespace) -> int:
     given = specs(model, args.inputs)
     example = random_inputs(given, seed=0)
     program = _export_quietly(model, example, debug=bool(getattr(args, "debug", False)))
-    save_program(program, out)
+    save_program(program, out, model=model)
     size = out.stat().st_size
     print(f"wrote {out} ({_bytes(size)})")
     print("inputs (d0, d1, ... are dynamic sizes):")

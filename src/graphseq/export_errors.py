@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -93,10 +94,59 @@ def failing_step(model: Sequential, tb: TracebackType | None) -> Step | None:
         if tb.tb_frame.f_code is code:
             line = tb.tb_lineno
         tb = tb.tb_next
+    return _step_at(model, line)
+
+
+def _step_at(model: Sequential, line: int | None) -> Step | None:
+    """The step called on ``line`` of the model's generated ``forward``."""
     if line is None:
         return None
     index = generate(model.plan).line_to_step.get(line)
     return None if index is None else model.plan.steps[index]
+
+
+def explain_onnx_error(model: Sequential | None, error: BaseException) -> None:
+    """Note which step holds the operator that the ONNX translation failed on.
+
+    The failing FX node is found in the frames of ``error`` (or its causes); its recorded
+    stack trace has the line of the generated ``forward`` that made it.
+
+    Args:
+        model: the model being exported, if known.
+        error: what ``torch.onnx.export`` raised.
+    """
+    node = _failing_node(error)
+    code = getattr(type(model).forward, "__code__", None) if model is not None else None
+    filename = getattr(code, "co_filename", None)
+    step = None
+    if model is not None and node is not None and filename is not None:
+        trace = str(node.meta.get("stack_trace") or "")
+        lines = re.findall(rf'File "{re.escape(filename)}", line (\d+)', trace)
+        step = _step_at(model, int(lines[-1]) if lines else None)
+    where = f" in {step.where}: {step.header_text}," if step is not None else ""
+    target = f" ({node.target})" if node is not None else ""
+    error.add_note(
+        f"graphseq: the ONNX translation failed{where} at an operator{target} that torch's "
+        "ONNX exporter cannot translate; torch.export traced the model, so a .pt2 export works"
+    )
+
+
+def _failing_node(error: BaseException) -> torch.fx.Node | None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb = current.__traceback__
+        found = None
+        while tb is not None:
+            value = tb.tb_frame.f_locals.get("node")
+            if isinstance(value, torch.fx.Node):
+                found = value
+            tb = tb.tb_next
+        if found is not None:
+            return found
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _is_constraint_error(error: BaseException) -> bool:
