@@ -19,7 +19,7 @@ RUNS = {
     "hetero_to_hetero.py": ["--epochs", "5"],
     "train_from_config.py": ["--epochs", "20"],
 }
-OWNED_ELSEWHERE = {"ddp_train.py"}  # has its own test
+OWNED_ELSEWHERE = {"ddp_train.py", "large_graph.py"}  # each has its own test
 
 
 def test_every_example_is_run_here() -> None:
