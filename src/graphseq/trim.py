@@ -10,8 +10,9 @@ graphseq does this for any plan, not only a fixed chain. From the plan and the c
 derives a small :class:`Program` once per model:
 
 * which steps are *layers* (``MessagePassing`` children, or children marked with :func:`mark`);
-* the *level* of each step: the number of layers on the longest dataflow path before it (for a
-  chain, the i-th layer has level i);
+* the *level* of each layer: the number of layers on the longest dataflow path before it (for
+  a chain, the i-th layer has level i); any other step runs at the deepest level of what it
+  reads;
 * the *kind* of each value: ``"node"``, ``"edge"``, ``"edge_index"`` or ``"other"`` (never cut).
 
 A value read at level ``L`` is cut to the nodes of hops ``0 .. H - L`` (``H`` hops in the batch)
@@ -470,7 +471,7 @@ def explain(model: Sequential) -> str:
         ...                                      ReLU(), (SAGEConv(4, 4), "x, edge_index -> x")])
         >>> print(explain(model))
         step 0 ('module_0'): layer at level 0
-        step 1 ('module_1'): rowwise at level 1 (cuts nothing)
+        step 1 ('module_1'): rowwise at level 0 (cuts nothing)
         step 2 ('module_2'): layer at level 1, cuts x, edge_index
         values: x node, edge_index edge_index
     """
@@ -500,6 +501,19 @@ def trimmable(plan: Plan) -> bool:
     """Whether the eager forward of ``plan`` takes the two trimming keywords.
 
     It does unless the model already has inputs of those names (then they are its own).
+
+    Args:
+        plan: A model's plan.
+
+    Returns:
+        ``True`` when the forward gets ``num_sampled_nodes_per_hop`` and
+        ``num_sampled_edges_per_hop``.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> trimmable(Sequential("x", [(torch.nn.ReLU(), "x -> x")]).plan)
+        True
     """
     return NODES not in plan.inputs.names and EDGES not in plan.inputs.names
 
@@ -507,7 +521,19 @@ def trimmable(plan: Plan) -> bool:
 def trim_branch(plan: Plan, runner: str) -> list[str]:
     """The lines that open the eager forward: hand a call with counts to :func:`run`.
 
-    ``runner`` is a local name that no value of the plan uses.
+    Args:
+        plan: A model's plan.
+        runner: A local name that no value of the plan uses.
+
+    Returns:
+        The lines, indented for the body of ``forward``.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> plan = Sequential("x", [(torch.nn.ReLU(), "x -> x")]).plan
+        >>> print(trim_branch(plan, "run")[0])
+            if num_sampled_nodes_per_hop is not None or num_sampled_edges_per_hop is not None:
 
     A call without the keywords pays two ``is not None`` tests. Under ``torch.fx`` tracing the
     keywords are proxies, which are not ``None``: :func:`run` then traces the untrimmed body.
