@@ -115,14 +115,14 @@ def _row(label: str, value: float | None, base: float | None, unit: float, fmt: 
 
 def clear_graphseq_caches() -> None:
     """Forget every parsed header, checked dataflow, generated and compiled source."""
-    from graphseq import codegen, parsing, plan
+    from graphseq import binding, cache, parsing
 
-    for fn in (parsing.parse_header, parsing.parse_input_args, parsing.check_type,
-               plan._dataflow, codegen._compile_source):
+    for fn in (parsing.parse_header, parsing.parse_input_args, parsing.parse_outputs,
+               parsing.check_type):
         fn.cache_clear()
     parsing.Header.passthrough.cache_clear()  # type: ignore[attr-defined]
-    codegen._TEXTS.clear()
-    plan._PARAMS.clear()
+    cache.clear_all()
+    binding._PARAMS.clear()
 
 
 _FIRST_BUILD = """

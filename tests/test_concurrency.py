@@ -48,7 +48,8 @@ def test_eight_threads_each_build_and_run_200_different_models_at_once() -> None
                 seed = t * 1000 + i
                 model, inputs = make_model(seed)
                 name = f"x{seed % 10}"
-                params = list(inspect.signature(model.forward).parameters)
+                params = [n for n, p in inspect.signature(model.forward).parameters.items()
+                          if p.kind != p.KEYWORD_ONLY]  # not the trimming keywords
                 if params != [name, "edge_index"]:
                     failures.append(f"thread {t} model {i}: forward{params}")
                 with torch.no_grad():
@@ -148,7 +149,7 @@ def test_fx_trace_of_a_model_gives_its_own_graph_after_others_are_built() -> Non
     for i, model in enumerate(models):
         traced = torch.fx.symbolic_trace(model)
         nodes = list(traced.graph.nodes)
-        assert [n.target for n in nodes if n.op == "placeholder"] == [f"in{i}"]
+        assert [n.target for n in nodes if n.op == "placeholder"][:1] == [f"in{i}"]
         assert sum(n.op == "call_module" for n in nodes) == i + 1
         x = torch.randn(2, 3)
         with torch.no_grad():
@@ -164,7 +165,8 @@ def test_fx_trace_with_pyg_layers_gives_each_model_its_own_graph() -> None:
     ]:
         traced = torch.fx.GraphModule(model, MessagePassingLeaves().trace(model))
         nodes = list(traced.graph.nodes)
-        assert [n.target for n in nodes if n.op == "placeholder"] == [placeholder, "edge_index"]
+        inputs_seen = [n.target for n in nodes if n.op == "placeholder"][:2]
+        assert inputs_seen == [placeholder, "edge_index"]
         assert [n.target for n in nodes if n.op == "call_module"] == called
         with torch.no_grad():
             assert torch.equal(traced(*inputs), model(*inputs))

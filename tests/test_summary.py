@@ -13,7 +13,7 @@ from torch_geometric.nn import GCNConv
 
 import graphseq
 import graphseq.summary
-from graphseq.summary import INPUT, describe, recorded_shapes, short_repr
+from graphseq.summary import INPUT, describe, short_repr
 from tests.models import jk_inputs, jk_model
 
 
@@ -78,7 +78,7 @@ def test_summary_without_example_inputs_has_no_output_column() -> None:
     assert "float32" not in table
     assert "Outputs: x" in lines
     assert lines[-3] == "Total params: 5,635"
-    assert recorded_shapes(model) == {}
+    assert model.recorded_shapes() == {}
 
 
 def test_summary_accepts_example_inputs_by_keyword() -> None:
@@ -111,7 +111,7 @@ def test_summary_puts_back_modes_when_the_example_run_fails_and_names_the_step()
         model.summary(x[:, :8], edge_index, batch)  # GCNConv(16, 64) gets 8 features
     assert any("step 1 ('module_1')" in note for note in info.value.__notes__)
     assert all(m.training for m in model.modules())
-    assert recorded_shapes(model) == {}
+    assert model.recorded_shapes() == {}
 
 
 def test_summary_rejects_example_inputs_that_do_not_match_the_model() -> None:
@@ -223,12 +223,12 @@ def test_summary_keeps_long_module_reprs_on_one_line() -> None:
 def test_summary_records_shapes_of_every_value_for_diagrams() -> None:
     model = jk_model()
     model.summary(*jk_inputs())
-    shapes = recorded_shapes(model)
+    shapes = model.recorded_shapes()
     assert shapes[(INPUT, "edge_index")] == "[2, 30] int64"
     assert shapes[(1, "x1")] == "[10, 64] float32"
     assert shapes[(5, "x")] == "[10, 128] float32"
     model.append(Linear(3, 3))  # an edit makes a new plan: the old shapes no longer apply
-    assert recorded_shapes(model) == {}
+    assert model.recorded_shapes() == {}
 
 
 def test_describe_names_types_it_has_no_shape_for() -> None:

@@ -54,8 +54,8 @@ def test_undefined_name_far_from_everything_gets_no_suggestion():
         ({"forward": (ReLU(), "x -> x")}, "would shadow an attribute"),
         ({"training": (ReLU(), "x -> x")}, "would shadow an attribute"),
         ({"code": (ReLU(), "x -> x")}, "would shadow an attribute"),
-        ({"a.b": (ReLU(), "x -> x")}, "not a valid name"),
-        ({"class": (ReLU(), "x -> x")}, "Python keyword"),
+        ({"a.b": (ReLU(), "x -> x")}, "cannot contain '.'"),
+        ({"": (ReLU(), "x -> x")}, "cannot be empty"),
         ({1: (ReLU(), "x -> x")}, "name that is not a str"),
     ],
 )

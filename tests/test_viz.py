@@ -18,7 +18,7 @@ from torch_geometric.nn import GCNConv
 
 import graphseq
 import graphseq.viz
-from graphseq.viz import GraphvizError, GraphvizNotFoundError, render_dot, to_dot, to_mermaid
+from graphseq.viz import GraphvizError, GraphvizNotFoundError, render_dot
 from tests.models import jk_inputs, jk_model
 
 needs_dot = pytest.mark.skipif(
@@ -171,7 +171,7 @@ def test_dot_keeps_shapes_of_a_pickled_or_copied_model() -> None:
 def test_dot_lays_out_left_to_right_on_request() -> None:
     model = weighted_gcn()
     assert "rankdir=TB" in model.to_dot()
-    assert "rankdir=LR" in to_dot(model, direction="LR")
+    assert "rankdir=LR" in model.to_dot(direction="LR")
 
 
 def test_dot_escapes_module_reprs_inside_labels() -> None:
@@ -229,7 +229,7 @@ def test_mermaid_flowchart_has_nodes_and_labelled_edges() -> None:
 def test_mermaid_labels_carry_keywords_and_shapes() -> None:
     model = weighted_gcn()
     model.summary(torch.randn(5, 16), torch.tensor([[0, 1, 2], [1, 2, 3]]), torch.rand(3))
-    mermaid = to_mermaid(model, direction="LR")
+    mermaid = model.to_mermaid(direction="LR")
     assert mermaid.startswith("flowchart LR\n")
     assert '    in2 -->|"edge_weight=w<br/>[3] float32"| s0' in mermaid.splitlines()
 

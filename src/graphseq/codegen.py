@@ -1,34 +1,43 @@
 """Plan to Python source, compiled in memory and registered with ``linecache``.
 
-Two variants are made from one plan:
+:func:`call_line` is the one definition of how a step is called. Three variants are made
+from one plan with it:
 
-* ``eager`` looks children up in ``self._modules`` (no ``nn.Module.__getattr__`` per step),
-  frees each value after its last use, and wraps the body in one ``try`` (free in CPython
-  3.11+) whose handler adds a note naming the failing step, found from the traceback's line;
-* ``script`` is plain ``self.name(...)`` calls, the subset TorchScript compiles.
+* ``eager``, the model's ``forward``: children come from the model's module dict, bound in a
+  closure when the forward is installed (so one call always sees one version of the model;
+  an edit installs a new forward with a new dict), each value is freed after its last use,
+  and one ``try`` (free in CPython 3.11+) adds a note naming the failing step, found from the
+  traceback's line;
+* ``script``, plain ``self.name(...)`` calls, the subset TorchScript compiles;
+* ``summary``, the eager body with ``children`` passed in and a ``record(index, *outs)`` call
+  after each step, which :mod:`graphseq.summary` runs to describe every value.
 
-Only validated names reach the source: every identifier in it comes from the plan.
+Only validated names reach the source: every identifier in it comes from the plan, step
+names appear only as string literals, and the helpers it uses (``Exception``, the module
+dict, the note adder) are closure variables under fresh names that no value name, and no
+builtin, can shadow. The function is made by a factory (``def make(helpers): def forward``),
+so nothing it uses is a global: torch.compile inlines it like any closure.
 """
 
 from __future__ import annotations
 import __future__
 
+import builtins
 import inspect
 import itertools
 import linecache
 import math
-import threading
 import types
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal
 
+from .cache import SizedCache
 from .plan import Plan, Step
+from .trim import EDGES, NODES, trim_branch, trimmable  # trimming (issue 10)
 
-Variant = Literal["eager", "script"]
+Variant = Literal["eager", "script", "summary"]
 
 _counter = itertools.count()
 
@@ -37,18 +46,22 @@ _counter = itertools.count()
 class Code:
     """Generated source with what it needs to run and to point back at the user's headers."""
 
-    source: str
+    source: str  # the forward alone, as ``model.code`` shows it
     filename: str
     globals: dict[str, Any]
-    line_to_step: dict[int, int]
+    line_to_step: dict[int, int]  # line of ``factory`` -> step index
     annotations: dict[str, Any]  # the resolved types: the source's are never evaluated
+    defaults: tuple[Any, ...]  # the inputs' default values, set on the function
+    names: Mapping[str, str]  # helper role ("modules", "functions", ...) -> its name in source
+    factory: str = ""  # ``def make(helpers):`` around the forward: what is compiled
+    helpers: tuple[str, ...] = ()  # the roles the factory takes, in order
 
 
 class _Namespace:
-    """Fresh names that cannot clash with the model's own value names."""
+    """Fresh names that cannot clash with the model's value names or any builtin."""
 
     def __init__(self, taken: Iterable[str]) -> None:
-        self._taken = set(taken)
+        self._taken = set(taken) | set(dir(builtins))
 
     def fresh(self, base: str) -> str:
         name = base
@@ -68,118 +81,256 @@ def _value_names(plan: Plan) -> set[str]:
     return names
 
 
-def _signature_line(plan: Plan) -> str:
-    params = ["self"]
+def signature_line(
+    plan: Plan,
+    first: Iterable[str] = ("self",),
+    name: str = "forward",
+    keywords: Iterable[str] = (),
+) -> str:
+    """The ``def`` line: the model's inputs with their types and defaults as written.
+
+    Args:
+        plan: The model's plan.
+        first: Parameters before the inputs.
+        name: The function's name.
+        keywords: Keyword-only parameters after the inputs, each defaulting to ``None``.
+
+    Returns:
+        ``def forward(self, x: Tensor, k: int = 2) -> Tensor:``.
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x, k: int = 2', [(torch.mul, 'x, k -> y')])
+        >>> signature_line(model.plan)
+        'def forward(self, x: Tensor, k: int = 2):'
+    """
+    params = list(first)
     for p in plan.signature.param_dict.values():
         text = f"{p.name}: {p.type_repr}"
         if p.default is not inspect.Parameter.empty:
             text += f" = {_literal(p.default)}"
         params.append(text)
+    extra = [f"{k}=None" for k in keywords]
+    if extra:
+        params += ["*", *extra]
     ret = f" -> {plan.inputs.return_repr}" if plan.inputs.return_repr else ""
-    return f"def forward({', '.join(params)}){ret}:"
+    return f"def {name}({', '.join(params)}){ret}:"
 
 
 def _literal(value: Any) -> str:
-    """Source for a literal default; ``repr`` of infinities and NaN is not Python."""
+    """Source for a literal default (shown only: the real value is set on the function)."""
     if isinstance(value, float) and not math.isfinite(value):
         return f"float({str(value)!r})"
     return repr(value)
 
 
-def _call(step: Step, target: str) -> str:
+def call_line(step: Step, target: str) -> str:
+    """The one definition of how a step is called: ``outs = target(args)``.
+
+    Args:
+        step: A plan step.
+        target: Source for the callable, such as ``modules['conv1']``.
+
+    Returns:
+        One line of source.
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x', [(torch.cat, '[x, x] -> y')])
+        >>> call_line(model.plan.steps[0], 'f')
+        'y = f([x, x])'
+    """
     args = ", ".join(str(a) for a in step.header.args)
     outs = ", ".join(step.header.outs)
     return f"{outs} = {target}({args})"
 
 
-def _target(step: Step, variant: Variant, modules: str) -> str:
-    if variant == "script" or step.kind == "function":
-        return f"self.{step.name}"
-    return f"{modules}[{step.name!r}]"
+def target(step: Step, variant: Variant, names: Mapping[str, str]) -> str:
+    """Source for the callable of ``step`` in ``variant``.
+
+    Args:
+        step: A plan step.
+        variant: ``"eager"``, ``"script"`` or ``"summary"``.
+        names: The helpers' names in the source (see :attr:`Code.names`).
+
+    Returns:
+        ``modules['conv1']``, ``functions['fn']``, ``self.conv1`` or ``children['conv1']``.
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
+        >>> target(model.plan.steps[0], 'script', {})
+        'self.module_0'
+    """
+    if variant == "summary":
+        return f"{names['children']}[{step.name!r}]"
+    if variant == "script":
+        return f"self.{step.name}" if step.name.isidentifier() else f"getattr(self, {step.name!r})"
+    role = "modules" if step.kind == "module" else "functions"
+    return f"{names[role]}[{step.name!r}]"
+
+
+def generate(plan: Plan, variant: Variant = "eager") -> Code:
+    """Write the source of ``plan`` as ``variant`` (cached for plans of equal key).
+
+    Args:
+        plan: The model's plan.
+        variant: ``"eager"`` (the model's forward), ``"script"`` or ``"summary"``.
+
+    Returns:
+        The :class:`Code`; :func:`compile_forward` makes it a function.
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
+        >>> print(generate(model.plan, 'script').source, end='')
+        def forward(self, x: Tensor):
+            y = self.module_0(x)
+            return y
+    """
+    text = _text(plan, variant)
+    # Not "<...>": linecache.lazycache skips such names, and it is what refills a cleared cache.
+    filename = f"<graphseq.Sequential-{next(_counter)}>.forward"
+    namespace: dict[str, Any] = dict(plan.type_names)
+    namespace["__name__"] = "graphseq.generated"
+    namespace["__loader__"] = _SourceLoader(text.factory)
+    annotations = {p.name: p.type for p in plan.signature.param_dict.values()}
+    if plan.inputs.return_repr is not None:
+        annotations["return"] = plan.signature.return_type
+    defaults = tuple(
+        p.default for p in plan.signature.param_dict.values()
+        if p.default is not inspect.Parameter.empty
+    )
+    return Code(text.source, filename, namespace, text.line_to_step, annotations, defaults,
+                text.names, text.factory, text.helpers)
+
+
+def helper_values(plan: Plan, code: Code, variant: Variant) -> dict[str, Any]:
+    """The helpers every variant binds itself: ``Exception`` and the step-note adder.
+
+    Args:
+        plan: The plan ``code`` was generated from.
+        code: The generated code.
+        variant: Its variant.
+
+    Returns:
+        Values by role.
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
+        >>> sorted(helper_values(model.plan, generate(model.plan), 'eager'))
+        ['exception', 'note']
+    """
+    values: dict[str, Any] = {}
+    if "exception" in code.names:
+        values["exception"] = Exception
+    if "note" in code.names:
+        during = " during summary()" if variant == "summary" else ""
+        values["note"] = _note_adder(plan, code.filename, code.line_to_step, during)
+    return values
 
 
 @dataclass(frozen=True)
 class _Text:
     source: str
     line_to_step: dict[int, int]
-    note: str  # the global name of the note-adding handler
+    names: dict[str, str]
+    factory: str
+    helpers: tuple[str, ...]
 
 
-def generate(plan: Plan, variant: Variant = "eager") -> Code:
-    """Write the ``forward`` source for ``plan`` (cached for plans of equal key)."""
-    text = _text(plan, variant)
-    # Not "<...>": linecache.lazycache skips such names, and it is what refills a cleared cache.
-    filename = f"<graphseq.Sequential-{next(_counter)}>.forward"
-    namespace: dict[str, Any] = dict(plan.type_names)
-    namespace["__name__"] = "graphseq.generated"
-    namespace["__loader__"] = _SourceLoader(text.source)
-    if variant == "eager":
-        namespace[text.note] = _note_adder(plan, filename, text.line_to_step)
-    annotations = {p.name: p.type for p in plan.signature.param_dict.values()}
-    if plan.inputs.return_repr is not None:
-        annotations["return"] = plan.signature.return_type
-    return Code(text.source, filename, namespace, text.line_to_step, annotations)
-
-
-_TEXTS: OrderedDict[tuple[Hashable, Variant], _Text] = OrderedDict()
-_TEXTS_LOCK = threading.Lock()
+_TEXTS: SizedCache[_Text] = SizedCache(max_weight=8_000_000)  # weight: characters of source
 
 
 def _text(plan: Plan, variant: Variant) -> _Text:
     if plan.key is None:
         return _write(plan, variant)
     key = (plan.key, variant)
-    with _TEXTS_LOCK:
-        hit = _TEXTS.get(key)
-        if hit is not None:
-            _TEXTS.move_to_end(key)
-            return hit
-    text = _write(plan, variant)
-    with _TEXTS_LOCK:
-        _TEXTS[key] = text
-        if len(_TEXTS) > 256:
-            _TEXTS.popitem(last=False)
-    return text
+    hit = _TEXTS.get(key)
+    if hit is None:
+        hit = _write(plan, variant)
+        _TEXTS.put(key, hit, len(hit.source) + 200)
+    return hit
 
 
 def _write(plan: Plan, variant: Variant) -> _Text:
-    names = _Namespace(_value_names(plan) | set(plan.type_names))
-    modules = names.fresh("modules")
-    error = names.fresh("error")
-    note = names.fresh("add_step_note")
-    eager = variant == "eager"
-
-    lines = [_signature_line(plan)]
+    fresh = _Namespace(_value_names(plan) | set(plan.type_names)).fresh
+    names: dict[str, str] = {}
+    first = ["self"]
+    if variant == "summary":
+        names["children"] = fresh("children")
+        names["record"] = fresh("record")
+        first = [names["children"], names["record"]]
+    if variant != "script":
+        if variant == "eager":
+            names["modules"] = fresh("modules")
+            names["functions"] = fresh("functions")
+        names["exception"] = fresh("Error")
+        names["error"] = fresh("error")
+        names["note"] = fresh("add_step_note")
+    helpers = tuple(r for r in ("modules", "functions", "exception", "note") if r in names)
+    trim = variant == "eager" and trimmable(plan)  # trimming (issue 10)
+    lines = [signature_line(plan, first, keywords=(NODES, EDGES) if trim else ())]
+    if trim:  # trimming (issue 10)
+        lines += trim_branch(plan, fresh("trim_run"))
     line_to_step: dict[int, int] = {}
     indent = "    "
-    if eager:
-        if any(s.kind == "module" for s in plan.steps):
-            lines.append(f"    {modules} = self._modules")
+    if variant != "script":
         lines.append("    try:")
         indent = "        "
     for step in plan.steps:
-        lines.append(indent + _call(step, _target(step, variant, modules)))
-        line_to_step[len(lines)] = step.index
-        if eager and step.release:
+        lines.append(indent + call_line(step, target(step, variant, names)))
+        line_to_step[len(lines) + 1] = step.index  # + 1: the factory's def line
+        if variant == "summary":
+            lines.append(indent + f"{names['record']}({step.index}, {', '.join(step.header.outs)})")
+        if variant != "script" and step.release:
             lines.append(indent + f"del {', '.join(step.release)}")
     lines.append(indent + f"return {', '.join(plan.outputs)}")
-    if eager:
-        lines.append(f"    except Exception as {error}:")
-        lines.append(f"        {note}(self, {error})")
+    if variant != "script":
+        lines.append(f"    except {names['exception']} as {names['error']}:")
+        model = "self" if variant == "eager" else "None"
+        lines.append(f"        {names['note']}({model}, {names['error']})")
         lines.append("        raise")
-    return _Text("\n".join(lines) + "\n", line_to_step, note)
+    factory = [f"def make({', '.join(names[r] for r in helpers)}):"]
+    factory += ["    " + line for line in lines]
+    factory.append("    return forward")
+    return _Text("\n".join(lines) + "\n", line_to_step, names, "\n".join(factory) + "\n",
+                 helpers)
 
 
-def compile_forward(code: Code) -> types.FunctionType:
-    """Compile ``code`` into a function whose source ``linecache`` serves until it is freed."""
+def compile_forward(code: Code, plan: Plan | None = None, variant: Variant = "eager",
+                    **bindings: Any) -> types.FunctionType:
+    """Compile ``code`` into a function whose source ``linecache`` serves until it is freed.
+
+    Args:
+        code: Generated code.
+        plan: The plan it was generated from (for the step notes); by default no notes.
+        variant: The variant it was generated as.
+        **bindings: Values for the other helper roles (``modules=`` the model's module dict,
+            ``functions=`` its function steps), bound in the function's closure.
+
+    Returns:
+        The function.
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
+        >>> fn = compile_forward(generate(model.plan, 'script'))
+        >>> fn(model, torch.tensor([-1.0, 2.0]))
+        tensor([0., 2.])
+    """
+    values = helper_values(plan, code, variant) if plan is not None else {}
+    values.update(bindings)
     scope: dict[str, Any] = {}
-    exec(_compiled(code.source, code.filename), code.globals, scope)  # source from the plan
-    fn: types.FunctionType = scope["forward"]
+    exec(_compiled(code.factory, code.filename), code.globals, scope)  # source from the plan
+    fn: types.FunctionType = scope["make"](*(values.get(r) for r in code.helpers))
     fn.__annotations__ = dict(code.annotations)
+    fn.__defaults__ = code.defaults or None
     linecache.cache[code.filename] = (
-        len(code.source),
+        len(code.factory),
         None,
-        code.source.splitlines(True),
+        code.factory.splitlines(True),
         code.filename,
     )
     weakref.finalize(fn, linecache.cache.pop, code.filename, None)
@@ -188,19 +339,88 @@ def compile_forward(code: Code) -> types.FunctionType:
 
 def _compiled(source: str, filename: str) -> types.CodeType:
     """Byte code for ``source``, compiled once per distinct source and renamed per model."""
-    module = _compile_source(source)
+    return _renamed(_compile_source(source), filename)
+
+
+def _renamed(code: types.CodeType, filename: str) -> types.CodeType:
     consts = tuple(
-        c.replace(co_filename=filename) if isinstance(c, types.CodeType) else c
-        for c in module.co_consts
+        _renamed(c, filename) if isinstance(c, types.CodeType) else c for c in code.co_consts
     )
-    return module.replace(co_filename=filename, co_consts=consts)
+    return code.replace(co_filename=filename, co_consts=consts)
 
 
-@lru_cache(maxsize=256)
+_CODES: SizedCache[types.CodeType] = SizedCache(max_weight=8_000_000)  # weight: source chars
+
+
 def _compile_source(source: str) -> types.CodeType:
-    # Annotations stay text (PEP 563): their resolved types are set on the function instead.
+    hit = _CODES.get(source)
+    if hit is None:
+        # Annotations stay text (PEP 563): their resolved types are set on the function instead.
+        flags = __future__.annotations.compiler_flag
+        hit = compile(source, "<graphseq>", "exec", flags=flags, dont_inherit=True)
+        _CODES.put(source, hit, 4 * len(source) + 200)
+    return hit
+
+
+def stub_source(plan: Plan, refresh: str) -> str:
+    """A ``forward`` with the model's signature that builds the real one first, then calls it.
+
+    Edits install it instead of compiling at once, so that many edits cost one build.
+
+    Args:
+        plan: Any plan with the model's inputs (edits never change them).
+        refresh: The name of the global that builds and returns the real forward.
+
+    Returns:
+        The source.
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
+        >>> stub_source(model.plan, 'refresh').splitlines()[1]  # doctest: +ELLIPSIS
+        '    return refresh(self)(self, x...)'
+    """
+    args = ["self", *plan.inputs.names]
+    keywords: tuple[str, ...] = ()
+    if trimmable(plan):  # trimming (issue 10)
+        keywords = (NODES, EDGES)
+        args += [f"{k}={k}" for k in keywords]
+    line = signature_line(plan, keywords=keywords)
+    return f"{line}\n    return {refresh}(self)({', '.join(args)})\n"
+
+
+def compile_stub(plan: Plan, refresh: Callable[[Any], Callable[..., Any]]) -> types.FunctionType:
+    """Compile :func:`stub_source` for ``plan`` with ``refresh`` bound.
+
+    Args:
+        plan: Any plan with the model's inputs.
+        refresh: Builds the model's real forward and returns it.
+
+    Returns:
+        The stub function.
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
+        >>> stub = compile_stub(model.plan, lambda m: lambda self, x, **counts: x + 1)
+        >>> stub(model, torch.zeros(1))
+        tensor([1.])
+    """
+    taken = _Namespace(set(plan.inputs.names) | set(plan.type_names) | {"self"})
+    name = taken.fresh("refresh")
+    namespace: dict[str, Any] = dict(plan.type_names)
+    namespace[name] = refresh
+    scope: dict[str, Any] = {}
     flags = __future__.annotations.compiler_flag
-    return compile(source, "<graphseq>", "exec", flags=flags, dont_inherit=True)
+    exec(compile(stub_source(plan, name), "<graphseq stub>", "exec", flags=flags,
+                 dont_inherit=True), namespace, scope)
+    fn: types.FunctionType = scope["forward"]
+    fn.__annotations__ = {p.name: p.type for p in plan.signature.param_dict.values()}
+    fn.__defaults__ = tuple(
+        p.default for p in plan.signature.param_dict.values()
+        if p.default is not inspect.Parameter.empty
+    ) or None
+    return fn
 
 
 class _SourceLoader:
@@ -214,7 +434,7 @@ class _SourceLoader:
 
 
 def _note_adder(
-    plan: Plan, filename: str, line_to_step: dict[int, int]
+    plan: Plan, filename: str, line_to_step: dict[int, int], during: str
 ) -> Callable[[Any, BaseException], None]:
     steps = plan.steps
 
@@ -225,9 +445,7 @@ def _note_adder(
                 index = line_to_step.get(tb.tb_lineno)
                 if index is not None:
                     step = steps[index]
-                    error.add_note(
-                        f"graphseq: raised in {step.where}: {step.header_text}"
-                    )
+                    error.add_note(f"graphseq: raised in {step.where}{during}: {step.header_text}")
                 return
             tb = tb.tb_next
 

@@ -328,6 +328,62 @@ def parse_header(text: str) -> Header:
     return Header(args, tuple(outs))
 
 
+# Outputs ---------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def parse_outputs(text: str) -> tuple[str, ...]:
+    """Parse a model's outputs, a comma-separated list of value names: ``'x1, x'``.
+
+    Args:
+        text: The outputs as written.
+
+    Returns:
+        The names, in order.
+
+    Raises:
+        HeaderError: The text is empty, holds an arrow, a name twice, or something that is
+            not a name. Its location is ``Location("outputs")``.
+
+    Example:
+        >>> parse_outputs('x1, x')
+        ('x1', 'x')
+    """
+    at = Location("outputs")
+    arrow = text.find("->")
+    if arrow >= 0:
+        raise HeaderError(
+            f"Outputs {text!r} hold '->': outputs are a list of value names such as 'y, z', "
+            "not a header.",
+            text=text,
+            span=(arrow, arrow + 2),
+            location=at,
+        )
+    if not text.strip():
+        raise HeaderError("Outputs are empty: name at least one value.", text=text, location=at)
+    try:
+        items = [(check_name(item, (a, b)), a, b) for item, a, b in _items(text)]
+    except HeaderError as error:
+        raise HeaderError(
+            f"Outputs {text!r} are not a list of names: {error.reason}",
+            text=text,
+            span=error.span,
+            location=at,
+        ) from None
+    names: list[str] = []
+    for name, a, b in items:
+        if name in names:
+            raise HeaderError(
+                f"Outputs name {name!r} twice; each value is returned once.",
+                text=text,
+                span=(a, b),
+                hint=f"write each output once, such as {', '.join(dict.fromkeys(names))!r}.",
+                location=at,
+            )
+        names.append(name)
+    return tuple(names)
+
+
 # Input args ------------------------------------------------------------------------------------
 
 

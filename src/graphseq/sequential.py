@@ -1,21 +1,43 @@
-"""The ``nn.Module``: children, the plan, and the generated forward. Nothing else."""
+"""The ``nn.Module``: children, the spec, the plan and the generated forward. Nothing else.
+
+State is swapped as a whole on every edit: a new module dict (copy on write) and a new
+per-instance class whose ``forward`` is bound to it. A thread calling the model holds one
+``forward`` for the whole call, so it sees the old model or the new one, never a mix.
+Edits check the change at once but generate code lazily, on the next use, so that many
+edits cost one build.
+"""
 
 from __future__ import annotations
 
 import inspect
 import os
+import threading
 import unicodedata
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
 
 import torch
 
-from .codegen import Variant, compile_forward, generate
-from .parsing import InputArgs
-from .plan import Entry, Plan, build_plan, plain_signature, slice_plan
+from .binding import check_binding, params_of, plain_signature
+from .codegen import Variant, compile_forward, compile_stub, generate
+from .errors import Location
+from .parsing import Header, InputArgs
+from .plan import Plan, StepDecl, build_plan, check_reads, slice_decls, slice_inputs
 from .signature import Child, Signature, caller_namespace
+from .spec import ModelSpec, check, make_spec, make_steps
+
+
+@dataclass(frozen=True)
+class _Tail:
+    """What checking one more step at the end needs: names used, values defined, last outs."""
+
+    names: frozenset[str]
+    defined: dict[str, None]  # in order of definition, for messages
+    last_outs: tuple[str, ...]
 
 
 class Sequential(torch.nn.Module):
@@ -24,19 +46,32 @@ class Sequential(torch.nn.Module):
     Each instance gets its own generated ``forward`` (``model.code`` shows it), checked
     when the model is built.
 
-    >>> from torch.nn import Linear, ReLU
-    >>> from torch_geometric.nn import GCNConv
-    >>> model = Sequential('x, edge_index', [
-    ...     (GCNConv(16, 64), 'x, edge_index -> x'),
-    ...     ReLU(inplace=True),
-    ...     (Linear(64, 7), 'x -> x'),
-    ... ])
-    >>> model(torch.randn(4, 16), torch.tensor([[0, 1, 2], [1, 2, 3]])).shape
-    torch.Size([4, 7])
+    Args:
+        input_args: The model's inputs, such as ``'x, edge_index'`` or
+            ``'x: Tensor, edge_weight: OptTensor = None'``.
+        modules: A list of steps, or a dict of named steps. A step is a module or function,
+            or a ``(module, 'args -> outs')`` pair.
+        outputs: The values to return (``'x1, x'`` or a list of names); by default what the
+            last step writes.
+
+    Raises:
+        HeaderError: The model cannot be built; the message names the step and the fault.
+
+    Example:
+        >>> from torch.nn import Linear, ReLU
+        >>> from torch_geometric.nn import GCNConv
+        >>> model = Sequential('x, edge_index', [
+        ...     (GCNConv(16, 64), 'x, edge_index -> x'),
+        ...     ReLU(inplace=True),
+        ...     (Linear(64, 7), 'x -> x'),
+        ... ])
+        >>> model(torch.randn(4, 16), torch.tensor([[0, 1, 2], [1, 2, 3]])).shape
+        torch.Size([4, 7])
     """
 
-    __jit_ignored_attributes__ = ["_plan", "_shapes"]
+    __jit_ignored_attributes__ = ["_spec", "_plan", "_tail", "_shapes", "_functions", "_lock"]
     __jit_unused_properties__ = ["code", "plan", "signature", "headers"]
+    _graphseq_forward: Callable[..., Any]  # set on each model's own class
 
     def __init__(
         self,
@@ -45,46 +80,104 @@ class Sequential(torch.nn.Module):
         outputs: str | Iterable[str] | None = None,
     ) -> None:
         super().__init__()
-        if outputs is not None and not isinstance(outputs, str):
-            outputs = tuple(outputs)
-        taken = _taken(type(self))
-        self._adopt(*build_plan(input_args, modules, outputs, caller_namespace(), taken=taken))
-
-    def _adopt(self, plan: Plan, entries: list[Entry]) -> None:
-        """Hold ``entries`` as children (modules registered, functions as attributes)."""
-        old: Plan | None = self.__dict__.get("_plan")
-        if old is not None:
-            for step in old.steps:
-                self._modules.pop(step.name, None)
-                self.__dict__.pop(step.name, None)
-        for entry in entries:
-            if isinstance(entry.fn, torch.nn.Module):
-                self._modules[entry.name] = entry.fn
-            else:
-                self.__dict__[entry.name] = entry.fn
-        self._plan = plan
-        self._install()
-
-    # The generated forward ----------------------------------------------------------------
-
-    def _install(self, variant: Variant = "eager") -> None:
-        """Give this instance a class of its own whose ``forward`` is generated from the plan."""
-        code = generate(self._plan, variant)
-        base = _user_class(type(self))
-        forward = compile_forward(code)
-        forward.__qualname__ = f"{base.__qualname__}.forward"
-        cls = type(
-            base.__name__,
-            (base,),
-            {
-                "forward": forward,
-                "__module__": base.__module__,
-                "__qualname__": base.__qualname__,
-                "__doc__": base.__doc__,
-                "_graphseq_source": code.source,
-            },
+        spec, plan, fns = make_spec(
+            input_args, modules, outputs, caller_namespace(), taken=_taken(type(self))
         )
-        self.__class__ = cls
+        _warn_dead(plan)
+        self._commit(spec, fns, plan)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the generated forward; a subclass's ``super().forward(...)`` lands here.
+
+        A plain model's own class overrides this with the generated function itself, which
+        has the model's real parameter names.
+
+        Example:
+            >>> class Doubled(Sequential):
+            ...     def forward(self, x):
+            ...         return super().forward(x) * 2
+            >>> Doubled('x', [(torch.nn.Identity(), 'x -> x')])(torch.ones(1))
+            tensor([2.])
+        """
+        return type(self)._graphseq_forward(self, *args, **kwargs)
+
+    # State: one swap per edit ---------------------------------------------------------------
+
+    def _commit(self, spec: ModelSpec, fns: list[Callable[..., Any]], plan: Plan | None,
+                tail: _Tail | None = None) -> None:
+        """Hold ``fns`` as the steps of ``spec`` and install a forward for them."""
+        old: ModelSpec | None = self.__dict__.get("_spec")
+        old_names = {d.name for d in old.steps} if old is not None else set()
+        modules: dict[str, Any] = {}
+        functions: dict[str, Callable[..., Any]] = {}
+        for decl, fn in zip(spec.steps, fns, strict=True):
+            if isinstance(fn, torch.nn.Module):
+                modules[decl.name] = fn
+            else:
+                functions[decl.name] = fn
+        for name, child in self.__dict__["_modules"].items():  # a subclass's own children
+            if name not in old_names and name not in modules:
+                modules[name] = child
+        state = self.__dict__
+        if "_lock" not in state:
+            state["_lock"] = threading.RLock()
+        cls = self._class_for(spec, plan, modules, functions)
+        for name in old_names - functions.keys():
+            if name in state and not isinstance(state[name], torch.nn.Module):
+                del state[name]
+        state.update(functions)
+        state.update(_spec=spec, _plan=plan, _tail=tail, _functions=functions, _modules=modules)
+        self.__class__ = cls  # the one switch readers see
+
+    def _class_for(self, spec: ModelSpec, plan: Plan | None, modules: dict[str, Any],
+                   functions: dict[str, Callable[..., Any]], variant: Variant = "eager") -> type:
+        """A class of this model's own whose ``forward`` runs ``plan`` (or builds it first)."""
+        base = _user_class(type(self))
+        if plan is None:
+            head = Plan(spec.inputs, spec.signature, (), (), type_names=spec.type_names)
+            forward = compile_stub(head, _refresh)
+            source = None
+        else:
+            code = generate(plan, variant)
+            forward = compile_forward(code, plan, variant, modules=modules, functions=functions)
+            source = code.source
+        forward.__qualname__ = f"{base.__qualname__}.forward"
+        attrs: dict[str, Any] = {
+            "_graphseq_forward": forward,
+            "__module__": base.__module__,
+            "__qualname__": base.__qualname__,
+            "__doc__": base.__doc__,
+            "_graphseq_source": source,
+        }
+        if getattr(base, "forward", None) is Sequential.forward:  # else the subclass's stays
+            attrs["forward"] = forward
+        return type(base.__name__, (base,), attrs)
+
+    def _ensure_plan(self) -> Plan:
+        """The plan, built now if edits left it for later."""
+        plan: Plan | None = self.__dict__["_plan"]
+        if plan is not None:
+            return plan
+        with self.__dict__["_lock"]:
+            plan = self.__dict__["_plan"]
+            if plan is None:
+                spec: ModelSpec = self.__dict__["_spec"]
+                plan = build_plan(spec.inputs, spec.steps, spec.outputs, spec.signature,
+                                  spec.type_names)
+                self.__dict__["_plan"] = plan
+            return plan
+
+    def _refresh(self) -> Callable[..., Any]:
+        """Generate and install the real forward if edits left a stub; return it."""
+        with self.__dict__["_lock"]:
+            if type(self).__dict__.get("_graphseq_source") is None:
+                plan = self._ensure_plan()
+                state = self.__dict__
+                cls = self._class_for(state["_spec"], plan, state["_modules"],
+                                      state["_functions"])
+                self.__class__ = cls
+            forward: Callable[..., Any] = type(self).__dict__["_graphseq_forward"]
+            return forward
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -96,19 +189,33 @@ class Sequential(torch.nn.Module):
     @property
     def code(self) -> str:
         """The Python source of this model's ``forward``."""
+        self._refresh()
         source: str = type(self).__dict__["_graphseq_source"]
         return source
 
     def __prepare_scriptable__(self) -> Sequential:
         """Hand TorchScript a shallow twin whose forward uses plain ``self.name`` calls."""
+        plan = self._ensure_plan()
         twin: Sequential = object.__new__(_user_class(type(self)))
         twin.__dict__.update(self.__dict__)
         twin.__dict__["_modules"] = dict(self._modules)
-        twin._install("script")
+        state = twin.__dict__
+        twin.__class__ = twin._class_for(state["_spec"], plan, state["_modules"],
+                                         state["_functions"], "script")
         return twin
+
+    def _replicate_for_data_parallel(self) -> Sequential:
+        # DataParallel copies the module dict, then sets each replica's children into it.
+        replica: Sequential = super()._replicate_for_data_parallel()
+        state = replica.__dict__
+        replica.__class__ = replica._class_for(state["_spec"], replica._ensure_plan(),
+                                               state["_modules"], state["_functions"])
+        return replica
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         state = dict(self.__dict__)
+        for key in ("_lock", "_tail", "_functions"):
+            state.pop(key, None)
         return (_restore, (_user_class(type(self)), state))
 
     # Introspection ------------------------------------------------------------------------
@@ -116,17 +223,19 @@ class Sequential(torch.nn.Module):
     @property
     def plan(self) -> Plan:
         """The checked dataflow this model was generated from."""
-        return self._plan
+        return self._ensure_plan()
 
     @property
     def signature(self) -> Signature:
         """The model's inputs and return type."""
-        return self._plan.signature
+        spec: ModelSpec = self.__dict__["_spec"]
+        return spec.signature
 
     @property
     def headers(self) -> list[Child]:
         """Each step's name, the names it reads and the names it writes."""
-        return self._plan.children
+        steps = self._ensure_plan().steps
+        return [Child(s.name, list(s.header.reads), list(s.header.outs)) for s in steps]
 
     def reset_parameters(self) -> None:
         """Reset the parameters of every child that can."""
@@ -136,14 +245,51 @@ class Sequential(torch.nn.Module):
                 reset()
 
     def __len__(self) -> int:
-        return len(self._plan.steps)
+        spec: ModelSpec = self.__dict__["_spec"]
+        return len(spec.steps)
+
+    def _names(self) -> list[str]:
+        spec: ModelSpec = self.__dict__["_spec"]
+        return [d.name for d in spec.steps]
 
     def _children_in_order(self) -> Iterator[Callable[..., Any]]:
-        for step in self._plan.steps:
-            yield self._child(step.name)
+        for name in self._names():
+            yield self._child(name)
 
     def _child(self, name: str) -> Callable[..., Any]:
-        return self._modules[name] if name in self._modules else self.__dict__[name]  # type: ignore[return-value]
+        if name in self._modules:
+            return self._modules[name]  # type: ignore[return-value]
+        fn: Callable[..., Any] = self.__dict__[name]
+        return fn
+
+    def children_by_name(self) -> dict[str, Callable[..., Any]]:
+        """Each step's name and callable, in step order (modules and functions alike).
+
+        Returns:
+            A new dict.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
+            >>> model.children_by_name()
+            {'module_0': ReLU()}
+        """
+        return {name: self._child(name) for name in self._names()}
+
+    def _index(self, key: int | str) -> int:
+        """The index of the step ``key`` names (an index or a step name)."""
+        names = self._names()
+        if isinstance(key, str):
+            normal = unicodedata.normalize("NFKC", key)  # as Python reads attribute names
+            if normal.isidentifier():
+                key = normal
+            if key in names:
+                return names.index(key)
+            raise KeyError(f"no step named {key!r}; steps: {names}")
+        if isinstance(key, bool) or not isinstance(key, int):
+            raise TypeError(f"steps are selected by name or index, not {type(key).__name__}")
+        if not -len(names) <= key < len(names):
+            raise IndexError(f"step index {key} is out of range for {len(names)} steps")
+        return key % len(names)
 
     @overload
     def __getitem__(self, idx: int | str) -> Callable[..., Any]: ...
@@ -152,51 +298,129 @@ class Sequential(torch.nn.Module):
 
     def __getitem__(self, idx: int | str | slice) -> Any:
         if isinstance(idx, slice):
-            inputs, entries = slice_plan(self._plan, idx, self._child)
-            cls = _user_class(type(self))
-            return build_model(inputs, entries, None, self._plan.type_names, cls)
-        if isinstance(idx, str):
-            idx = unicodedata.normalize("NFKC", idx)  # as Python reads attribute names
-            for step in self._plan.steps:
-                if step.name == idx:
-                    return self._child(idx)
-            raise KeyError(f"no step named {idx!r}; steps: {[s.name for s in self._plan.steps]}")
-        steps = self._plan.steps
-        if not -len(steps) <= idx < len(steps):
-            raise IndexError(f"step index {idx} is out of range for {len(steps)} steps")
-        return self._child(steps[idx].name)
+            return self._slice(idx)
+        return self._child(self._names()[self._index(idx)])
+
+    def _slice(self, idx: slice) -> Sequential:
+        plan = self._ensure_plan()
+        if isinstance(idx.start, str) or isinstance(idx.stop, str):
+            if idx.step is not None:
+                raise ValueError("a slice by step names takes no stride")
+            start = 0 if idx.start is None else self._index(idx.start)
+            stop = len(plan.steps) if idx.stop is None else self._index(idx.stop) + 1
+        else:
+            start, stop, stride = idx.indices(len(plan.steps))
+            if stride != 1:
+                raise ValueError("a Sequential can only be sliced with step 1")
+        steps = plan.steps[start:stop]
+        if not steps:
+            raise ValueError(f"slice {idx} of a {len(plan.steps)}-step model has no steps")
+        spec: ModelSpec = self.__dict__["_spec"]
+        inputs = slice_inputs(plan, steps)
+        decls = slice_decls(steps)
+        return self._derived(inputs, decls, [self._child(s.name) for s in steps], None,
+                             spec.type_names)
+
+    def _derived(self, inputs: InputArgs, decls: Iterable[StepDecl],
+                 fns: list[Callable[..., Any]], outputs: tuple[str, ...] | None,
+                 namespace: Mapping[str, Any]) -> Sequential:
+        """A new model of this model's class from records, checked like the constructor."""
+        cls: type[Sequential] = _user_class(type(self))
+        model = cls.__new__(cls)
+        torch.nn.Module.__init__(model)
+        spec = _spec_from(inputs, tuple(decls), outputs, namespace)
+        plan = check(spec, fns)
+        _warn_dead(plan)
+        model._commit(spec, fns, plan)
+        return model
 
     def __repr__(self) -> str:
         rows = [
-            f"  ({s.index}) - {self._child(s.name)}: {s.header}" for s in self._plan.steps
+            f"  ({s.index}) - {self._child(s.name)}: {s.header}"
+            for s in self._ensure_plan().steps
         ]
         return f"{type(self).__name__}(\n" + "\n".join(rows) + "\n)"
 
     # Tools on top of the plan (summary.py, viz.py, config.py) ---------------------------------
 
     def summary(self, *example_args: Any, **example_kwargs: Any) -> str:
-        """A table of the steps; with example inputs, their output shapes and dtypes too."""
-        from .summary import summarize
+        """A table of the steps; with example inputs, their output shapes and dtypes too.
 
-        return summarize(self, *example_args, **example_kwargs)
+        The model runs once on the examples, in eval mode and under ``torch.no_grad()``;
+        each value is freed after its last use, as in ``forward``, and only its shape kept.
 
-    def to_dot(self) -> str:
-        """Graphviz DOT source of the dataflow."""
+        Args:
+            *example_args: Example inputs, as for ``model(...)``.
+            **example_kwargs: Example keyword inputs.
+
+        Returns:
+            The table.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> y')])
+            >>> print(model.summary(torch.randn(3, 4)).splitlines()[0])
+            Inputs: x [3, 4] float32
+        """
+        from .summary import Recorded, run, table
+
+        plan = self._ensure_plan()
+        children = self.children_by_name()
+        values = None
+        if example_args or example_kwargs:
+            values = run(plan, children, example_args, example_kwargs)
+            self.__dict__["_shapes"] = Recorded(plan, values)
+        return table(plan, children, values)
+
+    def recorded_shapes(self) -> Mapping[tuple[int, str], str]:
+        """What the last :meth:`summary` with example inputs saw, by ``(producer, name)``.
+
+        Empty if there was none, or if the model was edited since.
+
+        Returns:
+            Value descriptions such as ``'[3, 2] float32'``; inputs have producer ``-1``.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> y')])
+            >>> _ = model.summary(torch.randn(3, 4))
+            >>> model.recorded_shapes()[(0, 'y')]
+            '[3, 2] float32'
+        """
+        from .summary import Recorded
+
+        recorded = self.__dict__.get("_shapes")
+        if isinstance(recorded, Recorded) and recorded.plan is self.__dict__["_plan"]:
+            return recorded.values
+        return {}
+
+    def to_dot(self, direction: str = "TB") -> str:
+        """Graphviz DOT source of the dataflow, top to bottom (or ``direction='LR'``).
+
+        Example:
+            >>> Sequential('x', [(torch.nn.ReLU(), 'x -> y')]).to_dot().startswith('digraph')
+            True
+        """
         from .viz import to_dot
 
-        return to_dot(self)
+        plan = self._ensure_plan()
+        return to_dot(plan, self.children_by_name(), self.recorded_shapes(), direction)
 
-    def to_mermaid(self) -> str:
-        """A Mermaid flowchart of the dataflow, ready to paste into Markdown."""
+    def to_mermaid(self, direction: str = "TB") -> str:
+        """A Mermaid flowchart of the dataflow, ready to paste into Markdown.
+
+        Example:
+            >>> Sequential('x', [(torch.nn.ReLU(), 'x -> y')]).to_mermaid().split()[0]
+            'flowchart'
+        """
         from .viz import to_mermaid
 
-        return to_mermaid(self)
+        plan = self._ensure_plan()
+        return to_mermaid(plan, self.children_by_name(), self.recorded_shapes(), direction)
 
     def draw(self, path: str | os.PathLike[str]) -> Path:
         """Render the diagram to SVG or PNG (by suffix) with Graphviz's ``dot``."""
         from .viz import draw
 
-        return draw(self, path)
+        return draw(self.to_dot(), path)
 
     def to_config(self) -> dict[str, Any]:
         """The model as a config dict that ``graphseq.from_config`` builds back."""
@@ -243,39 +467,166 @@ class Sequential(torch.nn.Module):
     # Editing ------------------------------------------------------------------------------
 
     def append(self, module: Callable[..., Any], header: str | None = None) -> Sequential:
-        """Add a step at the end; the model is checked and regenerated, or left unchanged."""
+        """Add a step at the end; the model is checked, or left unchanged.
+
+        Args:
+            module: The step's module or function.
+            header: Its header; by default it rebinds what the step before wrote.
+
+        Returns:
+            The model.
+
+        Raises:
+            HeaderError: The step does not fit; the model is unchanged.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 4), 'x -> h')])
+            >>> len(model.append(torch.nn.ReLU()))
+            2
+        """
         return self.insert(len(self), module, header)
 
     def insert(
         self, index: int, module: Callable[..., Any], header: str | None = None
     ) -> Sequential:
-        """Add a step before ``index``; the model is checked and regenerated, or left unchanged."""
-        items = self._items()
-        items.insert(index if index >= 0 else len(items) + index, (None, module, header))
-        self._rebuild(items)
-        return self
+        """Add a step before ``index``; the model is checked, or left unchanged.
+
+        Args:
+            index: Where the step goes (negative counts from the end).
+            module: The step's module or function.
+            header: Its header; by default it rebinds what the step before wrote.
+
+        Returns:
+            The model.
+
+        Raises:
+            HeaderError: The step does not fit; the model is unchanged.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 4), 'x -> h')])
+            >>> model.insert(0, torch.nn.Dropout(0.1), 'x -> x')[0]
+            Dropout(p=0.1, inplace=False)
+        """
+        item = module if header is None else (module, header)
+        size = len(self)
+        at = index if index >= 0 else max(0, size + index)
+        if at >= size:
+            return self._append_items([item])
+        return self._edit(min(at, size), [item], 0)
 
     def extend(self, steps: Iterable[Any]) -> Sequential:
-        """Append several ``module`` or ``(module, header)`` items at once."""
-        # Each item goes to the checker as written, so a malformed one is reported as such.
-        self._rebuild(self._items() + [(None, item, None) for item in steps])
+        """Append several ``module`` or ``(module, header)`` items at once.
+
+        Args:
+            steps: The items.
+
+        Returns:
+            The model.
+
+        Raises:
+            HeaderError: An item does not fit; the model is unchanged.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 4), 'x -> h')])
+            >>> len(model.extend([torch.nn.ReLU(), torch.nn.Identity()]))
+            3
+        """
+        return self._append_items(list(steps))
+
+    def _append_items(self, items: list[Any]) -> Sequential:
+        """Check items at the end against the model's tail alone; build lazily.
+
+        Falls back to a full check where the new steps could leave others dead (so that the
+        warning comes at once).
+        """
+        with self.__dict__["_lock"]:
+            spec: ModelSpec = self.__dict__["_spec"]
+            tail = self._tail_of_steps()
+            made = make_steps([(None, item) for item in items], _taken(type(self)),
+                              start=len(spec.steps), used=tail.names)
+            for offset, decl in enumerate(made.decls):
+                header = decl.header or Header.passthrough(tail.last_outs)
+                at = Location("step", len(spec.steps) + offset, decl.name, "header")
+                if decl.header is not None:
+                    check_reads(header, decl.text, tail.defined, at)
+                fn = made.fns[offset]
+                check_binding(fn, params_of(fn), header, decl.text, at)
+                if not _keeps_all_alive(tail, header, spec.outputs):
+                    return self._edit(len(spec.steps), items, 0)
+                defined = dict(tail.defined)
+                defined.update(dict.fromkeys(header.outs))
+                tail = _Tail(tail.names | {decl.name}, defined, header.outs)
+            if made.fault is not None:
+                raise made.fault
+            new = _replace_steps(spec, spec.steps + tuple(made.decls))
+            self._commit(new, list(self._children_in_order()) + made.fns, None, tail)
         return self
 
-    def _items(self) -> list[tuple[str | None, Any, str | None]]:
-        return [(s.name, self._child(s.name), s.text) for s in self._plan.steps]
+    def _tail_of_steps(self) -> _Tail:
+        tail: _Tail | None = self.__dict__.get("_tail")
+        if tail is None:
+            plan = self._ensure_plan()
+            defined = dict.fromkeys(plan.inputs.names)
+            for step in plan.steps:
+                defined.update(dict.fromkeys(step.header.outs))
+            tail = _Tail(frozenset(s.name for s in plan.steps), defined,
+                         plan.steps[-1].header.outs)
+            self.__dict__["_tail"] = tail
+        return tail
 
-    def _rebuild(self, items: list[tuple[str | None, Any, str | None]]) -> None:
-        used = {name for name, _, _ in items if name is not None}
-        named: dict[str, Any] = {}
-        for i, (name, module, header) in enumerate(items):
-            if name is None:
-                name = _free_name(i, used)
-                used.add(name)
-            named[name] = module if header is None else (module, header)
-        plan = self._plan
-        outputs = plan.outputs if plan.explicit_outputs else None
-        taken = _taken(type(self))
-        self._adopt(*build_plan(plan.inputs, named, outputs, plan.type_names, taken=taken))
+    def _edit(self, index: int, items: list[Any], remove: int) -> Sequential:
+        """Replace ``remove`` steps at ``index`` by new ``items``; check it all, then swap."""
+        with self.__dict__["_lock"]:
+            spec: ModelSpec = self.__dict__["_spec"]
+            fns = list(self._children_in_order())
+            kept = spec.steps[:index] + spec.steps[index + remove:]
+            made = make_steps([(None, item) for item in items], _taken(type(self)),
+                              start=index, used={d.name for d in kept})
+            if made.fault is not None:
+                raise made.fault
+            decls = spec.steps[:index] + tuple(made.decls) + spec.steps[index + remove:]
+            fns = fns[:index] + made.fns + fns[index + remove:]
+            self._check_and_commit(_replace_steps(spec, decls), fns)
+        return self
+
+    def _check_and_commit(self, spec: ModelSpec, fns: list[Callable[..., Any]]) -> None:
+        plan = check(spec, fns)
+        _warn_dead(plan, stacklevel=4)
+        self._commit(spec, fns, plan)
+
+
+def _keeps_all_alive(tail: _Tail, header: Header, outputs: tuple[str, ...] | None) -> bool:
+    """Whether a step added after ``tail`` leaves every step's results reaching an output."""
+    if outputs is None:  # the new step's outputs become the model's: it must read the old ones
+        return not set(tail.last_outs).isdisjoint(header.reads)
+    written = [o for o in header.outs if o in outputs]
+    return bool(written) and all(o in header.reads or o not in tail.defined for o in written)
+
+
+def _replace_steps(spec: ModelSpec, steps: tuple[StepDecl, ...]) -> ModelSpec:
+    return ModelSpec(spec.inputs, spec.signature, steps, spec.outputs, spec.type_names)
+
+
+def _spec_from(inputs: InputArgs, decls: tuple[StepDecl, ...], outputs: tuple[str, ...] | None,
+               namespace: Mapping[str, Any]) -> ModelSpec:
+    from .spec import make_inputs
+
+    inputs, signature, names = make_inputs(inputs, namespace)
+    return ModelSpec(inputs, signature, decls, outputs, names)
+
+
+def _warn_dead(plan: Plan, stacklevel: int = 3) -> None:
+    if plan.dead:
+        names = ", ".join(f"{i} ({plan.steps[i].name!r})" for i in plan.dead)
+        warnings.warn(
+            f"graphseq: the results of step(s) {names} reach no output of the model.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def _refresh(model: Sequential) -> Callable[..., Any]:
+    return model._refresh()
 
 
 def _explain_call(
@@ -286,16 +637,9 @@ def _explain_call(
     try:
         sig.bind(*args, **kwargs)
     except TypeError:
-        error.add_note(f"graphseq: this model is called as forward{plain_signature(sig)}")
-
-
-def _free_name(index: int, used: set[str]) -> str:
-    name = f"module_{index}"
-    n = index
-    while name in used:
-        n += 1
-        name = f"module_{n}"
-    return name
+        inputs = [p for p in sig.parameters.values() if p.kind != p.KEYWORD_ONLY]
+        shown = plain_signature(sig.replace(parameters=inputs))  # not the trimming keywords
+        error.add_note(f"graphseq: this model is called as forward{shown}")
 
 
 def _user_class(cls: type) -> type:
@@ -306,31 +650,58 @@ def _user_class(cls: type) -> type:
 
 
 def _restore(cls: type[Sequential], state: dict[str, Any]) -> Sequential:
-    """Unpickle: put the state back and generate the forward again."""
+    """Unpickle: put the state back and install a forward (generated on first use)."""
     model = cls.__new__(cls)
     torch.nn.Module.__setstate__(model, state)
-    model._install()
+    spec: ModelSpec = state["_spec"]
+    functions = {d.name: state[d.name] for d in spec.steps if d.kind == "function"}
+    model.__dict__.update(_lock=threading.RLock(), _tail=None, _functions=functions)
+    model.__class__ = model._class_for(spec, state.get("_plan"), model.__dict__["_modules"],
+                                       functions)
     return model
 
 
 def build_model(
     input_args: str | InputArgs,
     modules: Any,
-    outputs: str | tuple[str, ...] | None = None,
+    outputs: str | Iterable[str] | None = None,
     namespace: Mapping[str, Any] | None = None,
     cls: type[Sequential] = Sequential,
 ) -> Sequential:
     """Build a model whose type names resolve in ``namespace`` only, not the caller's globals.
 
-    Configs and slices use it, so what they build does not depend on who calls them.
+    Configs use it, so what they build does not depend on who calls them.
+
+    Args:
+        input_args: The model's input args (text or records).
+        modules: A list or dict of steps.
+        outputs: The output names, or ``None``.
+        namespace: Where type names are looked up first.
+        cls: The class to build.
+
+    Returns:
+        The model.
+
+    Raises:
+        HeaderError: The model cannot be built.
+
+    Example:
+        >>> build_model('x', [(torch.nn.ReLU(), 'x -> y')]).plan.outputs
+        ('y',)
     """
     model = cls.__new__(cls)
     torch.nn.Module.__init__(model)
-    model._adopt(*build_plan(input_args, modules, outputs, namespace or {}, taken=_taken(cls)))
+    spec, plan, fns = make_spec(input_args, modules, outputs, namespace or {}, taken=_taken(cls))
+    _warn_dead(plan)
+    model._commit(spec, fns, plan)
     return model
 
 
-_TAKEN = frozenset(dir(Sequential)) | frozenset(vars(torch.nn.Module())) | {"_plan", "_shapes"}
+_TAKEN = (
+    frozenset(dir(Sequential))
+    | frozenset(vars(torch.nn.Module()))
+    | {"_spec", "_plan", "_tail", "_shapes", "_functions", "_lock"}
+)
 
 
 @lru_cache(maxsize=64)

@@ -1,8 +1,10 @@
 """``model.summary(...)``: a table of the steps, with what one example run produces.
 
-The steps are run here, one by one, straight from the plan (each child is called with the
-arguments its header declares), so that every named value is seen, functions included, and
-the model itself is never changed: no hooks, no patched methods.
+The steps run through the ``summary`` variant of the generated code (the same call lines as
+``forward``, see :func:`graphseq.codegen.call_line`), which hands each step's results to a
+recorder: only their shapes are kept, and each value is freed after its last use, as in
+``forward``. The model itself is never changed: no hooks, no patched methods. This module
+takes a plan and the children, never the model.
 """
 
 from __future__ import annotations
@@ -11,136 +13,84 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from .plan import Plan, Step
+from .codegen import compile_forward, generate
+from .plan import INPUT, Plan, Step
 
-if TYPE_CHECKING:
-    from .sequential import Sequential
-
-INPUT = -1
-"""The producer index of the model's inputs in :func:`recorded_shapes`."""
+__all__ = ["INPUT", "Recorded", "ValueKey", "describe", "run", "short_repr", "table"]
 
 ValueKey = tuple[int, str]
 """A value in the dataflow: ``(index of the step that wrote it, name)``; inputs use ``INPUT``."""
 
 
 @dataclass(frozen=True)
-class _Recorded:
+class Recorded:
     """What the last ``summary`` with example inputs saw, and for which plan."""
 
     plan: Plan
     values: dict[ValueKey, str]
 
 
-def summarize(model: Sequential, *example_args: Any, **example_kwargs: Any) -> str:
-    """A table of ``model``'s steps; with example inputs, their output shapes and dtypes.
+def run(
+    plan: Plan,
+    children: Mapping[str, Callable[..., Any]],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> dict[ValueKey, str]:
+    """Run the steps on example inputs; describe every value they bind.
 
-    The model runs once on the examples, in eval mode and under ``torch.no_grad()``; the
-    train/eval mode of every submodule is put back afterwards, also if the run fails.
+    The run is in eval mode and under ``torch.no_grad()``; the train/eval mode of every
+    submodule is put back afterwards, also if the run fails.
 
-    >>> import torch, graphseq
-    >>> from torch.nn import Linear, ReLU
-    >>> model = graphseq.Sequential('x', [(Linear(4, 8), 'x -> h'), ReLU(), Linear(8, 2)])
-    >>> print(model.summary(torch.randn(3, 4)))
-    Inputs: x [3, 4] float32
-    #  Name      Module                                            Header  Output          Params
-    -  --------  ------------------------------------------------  ------  --------------  ------
-    0  module_0  Linear(in_features=4, out_features=8, bias=True)  x -> h  [3, 8] float32      40
-    1  module_1  ReLU()                                            h -> h  [3, 8] float32       0
-    2  module_2  Linear(in_features=8, out_features=2, bias=True)  h -> h  [3, 2] float32      18
-    Outputs: h [3, 2] float32
-    Total params: 58
-    Trainable params: 58
-    Non-trainable params: 0
+    Args:
+        plan: The model's plan.
+        children: Each step's callable by step name.
+        args: Example inputs.
+        kwargs: Example keyword inputs.
+
+    Returns:
+        A description (``'[3, 2] float32'``) of each value, by ``(producer, name)``.
+
+    Raises:
+        TypeError: The examples do not match the model's inputs.
+
+    Example:
+        >>> import graphseq
+        >>> model = graphseq.Sequential('x', [(torch.nn.Linear(4, 2), 'x -> y')])
+        >>> run(model.plan, model.children_by_name(), (torch.randn(3, 4),), {})[(0, 'y')]
+        '[3, 2] float32'
     """
-    plan = model.plan
-    values: dict[ValueKey, str] | None = None
-    if example_args or example_kwargs:
-        values = _run(model, example_args, example_kwargs)
-        model.__dict__["_shapes"] = _Recorded(plan, values)
-    return _table(model, values)
-
-
-def recorded_shapes(model: Sequential) -> Mapping[ValueKey, str]:
-    """The value descriptions the last ``summary`` with example inputs recorded.
-
-    Empty if there was none, or if the model was edited since (its plan changed).
-
-    >>> import torch, graphseq
-    >>> model = graphseq.Sequential('x', [(torch.nn.Linear(4, 2), 'x -> y')])
-    >>> _ = model.summary(torch.randn(3, 4))
-    >>> recorded_shapes(model)[(0, 'y')]
-    '[3, 2] float32'
-    """
-    recorded = model.__dict__.get("_shapes")
-    if isinstance(recorded, _Recorded) and recorded.plan is model.plan:
-        return recorded.values
-    return {}
-
-
-# Running the steps -------------------------------------------------------------------------
-
-
-def _run(model: Sequential, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[ValueKey, str]:
-    """Run ``model``'s steps on the examples; describe every value they bind."""
+    fn = compile_forward(generate(plan, "summary"), plan, "summary")
+    params = list(inspect.signature(fn).parameters.values())[2:]
     try:
-        bound = inspect.signature(model.forward).bind(*args, **kwargs)
+        bound = inspect.Signature(params).bind(*args, **kwargs)
     except TypeError as error:
-        names = ", ".join(model.plan.inputs.names)
+        names = ", ".join(plan.inputs.names)
         raise TypeError(
             f"summary() example inputs do not match the model's inputs ({names}): {error}."
         ) from None
     bound.apply_defaults()
-    env: dict[str, Any] = dict(bound.arguments)
-    values = {(INPUT, name): describe(value) for name, value in env.items()}
+    values = {(INPUT, name): describe(value) for name, value in bound.arguments.items()}
+    steps = plan.steps
 
-    modes = {module: module.training for module in model.modules()}
+    def record(index: int, *results: Any) -> None:
+        for name, value in zip(steps[index].header.outs, results, strict=True):
+            values[(index, name)] = describe(value)
+
+    modules = [c for c in children.values() if isinstance(c, torch.nn.Module)]
+    modes = {m: m.training for child in modules for m in child.modules()}
     try:
-        model.eval()
+        for module in modules:
+            module.eval()
         with torch.no_grad():
-            for step in model.plan.steps:
-                results = _call_step(step, model._child(step.name), env)
-                for name, value in zip(step.header.outs, results, strict=True):
-                    env[name] = value
-                    values[(step.index, name)] = describe(value)
+            fn(children, record, *bound.args, **bound.kwargs)
     finally:
         for module, training in modes.items():
             module.training = training
     return values
-
-
-def _call_step(step: Step, fn: Callable[..., Any], env: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Call ``fn`` as the step's header says; its results, one per output name."""
-    positional: list[Any] = []
-    keywords: dict[str, Any] = {}
-    for arg in step.header.args:
-        if arg.pack == "list":
-            value: Any = [env[n] for n in arg.names]
-        elif arg.pack == "tuple":
-            value = tuple(env[n] for n in arg.names)
-        else:
-            value = env[arg.names[0]]
-        if arg.keyword is None:
-            positional.append(value)
-        else:
-            keywords[arg.keyword] = value
-    outs = step.header.outs
-    try:
-        result = fn(*positional, **keywords)
-        if len(outs) == 1:
-            return (result,)
-        results = tuple(result)
-        if len(results) != len(outs):
-            raise ValueError(
-                f"step returned {len(results)} values, but its header names {len(outs)}"
-            )
-        return results
-    except Exception as error:
-        error.add_note(f"graphseq: raised in {step.where} during summary(): {step.header_text}")
-        raise
 
 
 def describe(value: Any) -> str:
@@ -211,8 +161,34 @@ def _params(fn: Callable[..., Any], seen: set[int]) -> tuple[int, int, bool]:
     return total, trainable, lazy
 
 
-def _table(model: Sequential, values: Mapping[ValueKey, str] | None) -> str:
-    plan = model.plan
+def table(
+    plan: Plan,
+    children: Mapping[str, Callable[..., Any]],
+    values: Mapping[ValueKey, str] | None = None,
+) -> str:
+    """A table of the steps: name, callable, header, parameters (and outputs, with values).
+
+    Args:
+        plan: The model's plan.
+        children: Each step's callable by step name.
+        values: What :func:`run` recorded, or ``None``.
+
+    Returns:
+        The table as text.
+
+    Example:
+        >>> import graphseq
+        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> h')])
+        >>> print(table(model.plan, model.children_by_name()))
+        Inputs: x
+        #  Name      Module  Header  Params
+        -  --------  ------  ------  ------
+        0  module_0  ReLU()  x -> h       0
+        Outputs: h
+        Total params: 0
+        Trainable params: 0
+        Non-trainable params: 0
+    """
     columns = ["#", "Name", "Module", "Header"] + (["Output"] if values is not None else [])
     columns.append("Params")
     rows: list[list[str]] = []
@@ -221,7 +197,7 @@ def _table(model: Sequential, values: Mapping[ValueKey, str] | None) -> str:
     total = trainable = 0
     any_lazy = False
     for step in plan.steps:
-        fn = model._child(step.name)
+        fn = children[step.name]
         count, train, lazy = _params(fn, seen_params)
         total, trainable, any_lazy = total + count, trainable + train, any_lazy or lazy
         if isinstance(fn, torch.nn.Module) and id(fn) in first_use:
@@ -248,7 +224,8 @@ def _table(model: Sequential, values: Mapping[ValueKey, str] | None) -> str:
     lines.append(line(columns))
     lines.append(line(["-" * w for w in widths]))
     lines.extend(line(r) for r in rows)
-    lines.append(_io_line("Outputs", [(_producer(plan, n), n) for n in plan.outputs], values))
+    outputs = list(zip(plan.output_sources, plan.outputs, strict=True))
+    lines.append(_io_line("Outputs", outputs, values))
     lazy_note = " (+ lazy parameters, not yet initialized: pass example inputs)"
     lines.append(f"Total params: {total:,}" + (lazy_note if any_lazy else ""))
     lines.append(f"Trainable params: {trainable:,}")
@@ -267,11 +244,3 @@ def _io_line(title: str, keys: list[ValueKey], values: Mapping[ValueKey, str] | 
     if values is None:
         return f"{title}: " + ", ".join(name for _, name in keys)
     return f"{title}: " + ", ".join(f"{name} {values.get((i, name), '?')}" for i, name in keys)
-
-
-def _producer(plan: Plan, name: str) -> int:
-    """The index of the last step that writes ``name``, or ``INPUT``."""
-    for step in reversed(plan.steps):
-        if name in step.header.outs:
-            return step.index
-    return INPUT

@@ -3,7 +3,8 @@
 Both texts come from one small graph read off the plan: the model's inputs, its steps and
 its outputs are nodes, and each edge carries the names (with shapes, after ``summary`` ran
 with example inputs) that flow along it. A packed ``[x1, x2]`` or ``(x1, x2)`` argument is a
-small node of its own, so that a reader sees what is packed and where it goes.
+small node of its own, so that a reader sees what is packed and where it goes. This module
+takes a plan and the children, never the model.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import os
 import shutil
 import subprocess
 import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
-from .summary import INPUT, recorded_shapes, short_repr
-
-if TYPE_CHECKING:
-    from .sequential import Sequential
+from .plan import INPUT, Plan
+from .summary import short_repr
 
 Direction = Literal["TB", "LR"]
 
@@ -59,42 +59,41 @@ class _Edge:
     items: list[tuple[str, str | None]] = field(default_factory=list)  # (label, shape)
 
 
-def _graph(model: Sequential) -> tuple[list[_Node], list[_Edge]]:
-    plan = model.plan
-    shapes = recorded_shapes(model)
+Children = Mapping[str, Callable[..., Any]]
+Shapes = Mapping[tuple[int, str], str]
+
+
+def _graph(plan: Plan, children: Children, shapes: Shapes) -> tuple[list[_Node], list[_Edge]]:
     nodes: list[_Node] = []
     edges: dict[tuple[str, str], _Edge] = {}
-    # name -> (node id, producer index) of the value the name holds at this point
-    current: dict[str, tuple[str, int]] = {}
+    inputs = {name: f"in{i}" for i, name in enumerate(plan.inputs.names)}
 
     def connect(src: str, dst: str, label: str, shape: str | None) -> None:
         edges.setdefault((src, dst), _Edge(src, dst)).items.append((label, shape))
 
-    def carry(name: str, dst: str, label: str) -> None:
-        src, producer = current[name]
+    def carry(name: str, producer: int, dst: str, label: str) -> None:
+        src = inputs[name] if producer == INPUT else f"s{producer}"
         connect(src, dst, label, shapes.get((producer, name)))
 
-    for i, name in enumerate(plan.inputs.names):
-        nodes.append(_Node(f"in{i}", "input", name))
-        current[name] = (f"in{i}", INPUT)
+    for name, node in inputs.items():
+        nodes.append(_Node(node, "input", name))
     for step in plan.steps:
         node = f"s{step.index}"
-        detail = short_repr(model._child(step.name), width=90)
+        detail = short_repr(children[step.name], width=90)
         nodes.append(_Node(node, "step", f"{step.index}: {step.name}", detail))
+        source = dict(zip(step.header.reads, step.sources, strict=True))
         for j, arg in enumerate(step.header.args):
             if arg.pack:
                 pack = f"p{step.index}_{j}"
                 nodes.append(_Node(pack, "pack", str(arg)))
                 for name in arg.names:
-                    carry(name, pack, name)
+                    carry(name, source[name], pack, name)
                 connect(pack, node, "", None)
             else:
-                carry(arg.names[0], node, str(arg))
-        for name in step.header.outs:
-            current[name] = (node, step.index)
-    for i, name in enumerate(plan.outputs):
+                carry(arg.names[0], source[arg.names[0]], node, str(arg))
+    for i, (name, producer) in enumerate(zip(plan.outputs, plan.output_sources, strict=True)):
         nodes.append(_Node(f"out{i}", "output", name))
-        carry(name, f"out{i}", name)
+        carry(name, producer, f"out{i}", name)
     return nodes, list(edges.values())
 
 
@@ -139,22 +138,37 @@ def _wrap(text: str, width: int = 34) -> list[str]:
     ]
 
 
-def to_dot(model: Sequential, direction: Direction = "TB") -> str:
-    """Graphviz DOT source of ``model``'s dataflow, top to bottom (or ``direction='LR'``).
+def to_dot(
+    plan: Plan, children: Children, shapes: Shapes | None = None, direction: str = "TB"
+) -> str:
+    """Graphviz DOT source of a model's dataflow, top to bottom (or ``direction='LR'``).
 
-    >>> import graphseq
-    >>> from torch_geometric.nn import GCNConv
-    >>> model = graphseq.Sequential('x, edge_index', [(GCNConv(4, 8), 'x, edge_index -> h')])
-    >>> print(model.to_dot())  # doctest: +ELLIPSIS
-    digraph graphseq {
-    ...
-      "in1" -> "s0" [label="edge_index"];
-    ...
+    Args:
+        plan: The model's plan.
+        children: Each step's callable by step name.
+        shapes: Value descriptions by ``(producer, name)``, shown on the edges.
+        direction: ``"TB"`` or ``"LR"``.
+
+    Returns:
+        The DOT source.
+
+    Raises:
+        ValueError: Another direction.
+
+    Example:
+        >>> import graphseq
+        >>> from torch_geometric.nn import GCNConv
+        >>> model = graphseq.Sequential('x, edge_index', [(GCNConv(4, 8), 'x, edge_index -> h')])
+        >>> print(model.to_dot())  # doctest: +ELLIPSIS
+        digraph graphseq {
+        ...
+          "in1" -> "s0" [label="edge_index"];
+        ...
     """
-    nodes, edges = _graph(model)
+    nodes, edges = _graph(plan, children, shapes or {})
     out = [
         "digraph graphseq {",
-        f'  graph [rankdir={direction}, bgcolor="white", nodesep=0.4, ranksep=0.45, '
+        f'  graph [rankdir={_direction(direction)}, bgcolor="white", nodesep=0.4, ranksep=0.45, '
         'fontname="Helvetica"];',
         '  node [fontname="Helvetica", fontsize=12, margin="0.15,0.06"];',
         '  edge [fontname="Helvetica", fontsize=10, color="#64748b", fontcolor="#334155", '
@@ -203,21 +217,36 @@ def _mermaid(text: str) -> str:
     return text.replace("`", "#96;")
 
 
-def to_mermaid(model: Sequential, direction: Direction = "TB") -> str:
-    """A Mermaid ``flowchart`` of ``model``'s dataflow, to paste into a ```` ```mermaid ```` block.
+def to_mermaid(
+    plan: Plan, children: Children, shapes: Shapes | None = None, direction: str = "TB"
+) -> str:
+    """A Mermaid ``flowchart`` of a model's dataflow, to paste into a ```` ```mermaid ```` block.
 
-    >>> import graphseq
-    >>> from torch_geometric.nn import GCNConv
-    >>> model = graphseq.Sequential('x, edge_index', [(GCNConv(4, 8), 'x, edge_index -> h')])
-    >>> print(model.to_mermaid())  # doctest: +ELLIPSIS
-    flowchart TB
-        in0(["x"])
-    ...
-        in1 -->|"edge_index"| s0
-    ...
+    Args:
+        plan: The model's plan.
+        children: Each step's callable by step name.
+        shapes: Value descriptions by ``(producer, name)``, shown on the edges.
+        direction: ``"TB"`` or ``"LR"``.
+
+    Returns:
+        The Mermaid source.
+
+    Raises:
+        ValueError: Another direction.
+
+    Example:
+        >>> import graphseq
+        >>> from torch_geometric.nn import GCNConv
+        >>> model = graphseq.Sequential('x, edge_index', [(GCNConv(4, 8), 'x, edge_index -> h')])
+        >>> print(model.to_mermaid())  # doctest: +ELLIPSIS
+        flowchart TB
+            in0(["x"])
+        ...
+            in1 -->|"edge_index"| s0
+        ...
     """
-    nodes, edges = _graph(model)
-    out = [f"flowchart {direction}"]
+    nodes, edges = _graph(plan, children, shapes or {})
+    out = [f"flowchart {_direction(direction)}"]
     for node in nodes:
         lines = [node.title] + ([node.detail] if node.detail else [])
         text = "<br/>".join(_mermaid(x) for x in lines)
@@ -264,14 +293,32 @@ def render_dot(source: str, fmt: str) -> bytes:
     return done.stdout
 
 
-def draw(model: Sequential, path: str | os.PathLike[str]) -> Path:
-    """Write ``model``'s diagram to ``path``, as SVG or PNG by its suffix; the path.
+def _direction(direction: str) -> Direction:
+    if direction not in ("TB", "LR"):
+        raise ValueError(f"direction must be 'TB' or 'LR' (got {direction!r})")
+    return "TB" if direction == "TB" else "LR"
 
-    >>> import graphseq, tempfile
-    >>> from torch_geometric.nn import GCNConv
-    >>> model = graphseq.Sequential('x, edge_index', [(GCNConv(4, 8), 'x, edge_index -> h')])
-    >>> model.draw(Path(tempfile.mkdtemp()) / 'model.svg').suffix
-    '.svg'
+
+def draw(dot: str, path: str | os.PathLike[str]) -> Path:
+    """Render DOT source to ``path``, as SVG or PNG by its suffix; the path.
+
+    Args:
+        dot: DOT source, such as ``model.to_dot()``.
+        path: A ``.svg`` or ``.png`` file.
+
+    Returns:
+        The path.
+
+    Raises:
+        ValueError: Another suffix.
+        GraphvizNotFoundError: ``dot`` is not installed.
+
+    Example:
+        >>> import graphseq, tempfile
+        >>> from torch_geometric.nn import GCNConv
+        >>> model = graphseq.Sequential('x, edge_index', [(GCNConv(4, 8), 'x, edge_index -> h')])
+        >>> draw(model.to_dot(), Path(tempfile.mkdtemp()) / 'model.svg').suffix
+        '.svg'
     """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
@@ -281,7 +328,7 @@ def draw(model: Sequential, path: str | os.PathLike[str]) -> Path:
             f"{repr(path.suffix) if path.suffix else 'no suffix'}. For other formats, "
             "run Graphviz on model.to_dot()."
         )
-    path.write_bytes(render_dot(model.to_dot(), fmt))
+    path.write_bytes(render_dot(dot, fmt))
     return path
 
 
