@@ -391,6 +391,12 @@ def test_normal_form() -> None:
     assert normalize(expected) == expected
 
 
+@pytest.mark.parametrize("outputs", ["x -> y", ["x", "x -> y"], "x, x"])
+def test_normalize_checks_the_outputs(outputs: Any) -> None:
+    with pytest.raises(ConfigError, match=r"^config: outputs: Outputs "):
+        normalize(_with({"outputs": outputs}))
+
+
 def test_generated_names_avoid_given_names() -> None:
     config = {"inputs": "x", "steps": [
         {"module": "Linear", "args": [4, 4], "header": "x -> x"},

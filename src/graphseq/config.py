@@ -160,13 +160,13 @@ def normalize(source: Source, *, limits: Limits | None = None) -> dict[str, Any]
     """
     raw, label = load(source, limits)
     config, problems = validate(raw, label, limits)
+    try:
+        outputs = outputs_text(config.outputs)
+    except HeaderError as error:
+        problems.insert(0, Problem(f"{label}: outputs", str(error)))
     if problems:
         raise ConfigError(problems)
-    return _normal_form(config)
-
-
-def _normal_form(config: Config) -> dict[str, Any]:
-    return normal_form(str(config.inputs), outputs_text(config.outputs), [
+    return normal_form(str(config.inputs), outputs, [
         (s.name, s.module, s.args, s.kwargs, s.header) for s in config.steps
     ])
 

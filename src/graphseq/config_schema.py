@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import HeaderError, did_you_mean
-from .parsing import InputArgs, parse_input_args, split
+from .parsing import InputArgs, parse_input_args, parse_outputs
+from .spec import default_name
 
 __all__ = [
     "Config",
@@ -275,7 +276,7 @@ def _validate_step(
         return None
     name = item.get("name")
     if name is None:
-        name = _free_name(index, taken)
+        name = default_name(index, taken)
         taken.add(name)
     header = item.get("header")
     where = f"steps[{index}] ({show(name)})"
@@ -407,13 +408,6 @@ _NOT_PLAIN = (
 )
 
 
-def _free_name(index: int, taken: set[Any]) -> str:
-    n = index
-    while f"module_{n}" in taken:
-        n += 1
-    return f"module_{n}"
-
-
 def _key(key: Any) -> str:
     return cut(key, 60) if isinstance(key, str) else show(key)
 
@@ -458,8 +452,12 @@ def normal_form(
 
 
 def outputs_text(outputs: str | tuple[str, ...] | None) -> str | None:
-    """Outputs as the normal form writes them: ``'x1, x'``."""
+    """Outputs as the normal form writes them: ``'x1, x'``.
+
+    Raises:
+        HeaderError: The outputs are not a list of names (location ``outputs``).
+    """
     if outputs is None:
         return None
-    names = outputs if isinstance(outputs, tuple) else split(outputs, ",")
-    return ", ".join(names)
+    text = outputs if isinstance(outputs, str) else ", ".join(outputs)
+    return ", ".join(parse_outputs(text))
