@@ -335,6 +335,19 @@ def test_output_error_is_located_in_the_config() -> None:
         from_config(config)
 
 
+def test_step_names_that_nn_module_accepts_round_trip(tmp_path: Path) -> None:
+    config = {"inputs": "x", "steps": [
+        {"name": "0", "module": "Linear", "args": [4, 4], "header": "x -> x"},
+        {"name": "act 1", "module": "ReLU"},
+        {"name": "conv-1", "module": "Linear", "args": [4, 2]},
+    ]}
+    model = from_config(config)
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "conv-1.weight", "conv-1.bias"]
+    assert model.to_config() == config
+    for name in ("model.yaml", "model.json"):
+        assert from_config(save(model, tmp_path / name)).to_config() == config
+
+
 def test_step_name_with_a_dot_is_refused_at_its_key() -> None:
     config = jk_config()
     config["steps"][1]["name"] = "conv.1"
