@@ -53,15 +53,15 @@ def inputs(model: Sequential, nodes: int, edges: int, graphs: int, seed: int) ->
 SMALL, LARGE = (12, 40, 2), (31, 120, 5)
 
 
-def test_pt2_loads_without_graphseq_and_matches_eager_on_a_larger_graph(tmp_path: Path):
+def test_pt2_loads_without_graphseq_or_pyg_and_matches_eager_on_a_larger_graph(tmp_path: Path):
     model = node_model()
     path = model.export(tmp_path / "node.pt2", **inputs(model, *SMALL, seed=0))
     assert path == tmp_path / "node.pt2" and path.stat().st_size > 0
     other = inputs(model, *LARGE, seed=1)
     torch.save(other, tmp_path / "other.pt")
-    # A fresh interpreter in which graphseq cannot be imported loads and runs the file.
+    # A fresh interpreter in which graphseq and PyG cannot be imported loads and runs the file.
     script = (
-        "import sys, torch; sys.modules['graphseq'] = None\n"
+        "import sys, torch; sys.modules['graphseq'] = sys.modules['torch_geometric'] = None\n"
         f"other = torch.load({str(tmp_path / 'other.pt')!r})\n"
         f"program = torch.export.load({str(path)!r}).module()\n"
         "out = program(other['x'], other['edge_index'])\n"
