@@ -1,0 +1,405 @@
+"""Per-hop trimming: exact seed outputs and gradients for any dataflow, and clear errors."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.nn import Linear, ReLU
+from torch_geometric.nn import (
+    GATConv,
+    GINConv,
+    GraphConv,
+    GraphSAGE,
+    JumpingKnowledge,
+    SAGEConv,
+    global_mean_pool,
+)
+
+from graphseq import Sequential
+from graphseq.trim import TrimError, explain, mark, program, set_kinds
+from hop_batches import HopBatch, random_batch, random_graph, sample
+
+NODES = "num_sampled_nodes_per_hop"
+EDGES = "num_sampled_edges_per_hop"
+
+
+def counts(batch: HopBatch) -> dict[str, list[int]]:
+    return {NODES: batch.num_sampled_nodes, EDGES: batch.num_sampled_edges}
+
+
+def inputs(batch: HopBatch, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
+    return {
+        "x": batch.x.to(dtype).requires_grad_(),
+        "edge_index": batch.edge_index,
+        "w": batch.edge_weight.to(dtype).requires_grad_(),
+    }
+
+
+def seed_outputs_and_grads(
+    model: Sequential, batch: HopBatch, trimmed: bool
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The seed rows of the output, and the gradients of a loss on them."""
+    model.zero_grad()
+    given = inputs(batch)
+    out = model(*given.values(), **(counts(batch) if trimmed else {}))
+    seeds = out[: batch.batch_size]
+    weights = torch.linspace(-1.0, 1.0, seeds.numel(), dtype=seeds.dtype).view_as(seeds)
+    (seeds * weights).sum().backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    grads.update({f"input {k}": v.grad.clone() for k, v in given.items() if v.grad is not None})
+    return seeds.detach(), grads
+
+
+def assert_exact(model: Sequential, batch: HopBatch) -> None:
+    plain, plain_grads = seed_outputs_and_grads(model, batch, trimmed=False)
+    cut, cut_grads = seed_outputs_and_grads(model, batch, trimmed=True)
+    torch.testing.assert_close(cut, plain, rtol=1e-9, atol=1e-9)
+    assert cut_grads.keys() == plain_grads.keys()
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(cut_grads[name], grad, rtol=1e-9, atol=1e-9, msg=name)
+
+
+# Generated dataflows -----------------------------------------------------------------------
+
+HIDDEN = 6
+
+
+def layer(kind: str) -> tuple[Any, str]:
+    """A message-passing step reading ``{x}`` with the given edge handling."""
+    if kind == "sage":
+        return SAGEConv(HIDDEN, HIDDEN), "{x}, edge_index -> {out}"
+    if kind == "graph_weighted":
+        return GraphConv(HIDDEN, HIDDEN), "{x}, edge_index, edge_weight=w -> {out}"
+    if kind == "graph_positional":
+        return GraphConv(HIDDEN, HIDDEN), "{x}, edge_index, w -> {out}"
+    if kind == "gin":
+        return GINConv(Linear(HIDDEN, HIDDEN)), "{x}, edge_index -> {out}"
+    return GATConv(HIDDEN, HIDDEN, heads=1), "{x}, edge_index -> {out}"
+
+
+@st.composite
+def dataflows(draw: st.DrawFn) -> tuple[Sequential, int]:
+    """A model of 1 to 3 layers with random skips, residual sums and a random readout."""
+    num_layers = draw(st.integers(1, 3))
+    steps: dict[str, Any] = {"enc": (Linear(HIDDEN, HIDDEN), "x -> h0")}
+    values = ["h0"]
+    layer_outs = []
+    for i in range(1, num_layers + 1):
+        kind = draw(st.sampled_from(["sage", "graph_weighted", "graph_positional", "gin", "gat"]))
+        source = values[-1]
+        conv, header = layer(kind)
+        steps[f"conv{i}"] = (conv, header.format(x=source, out=f"c{i}"))
+        current = f"c{i}"
+        if draw(st.booleans()):
+            steps[f"act{i}"] = (ReLU(), f"{current} -> a{i}")
+            current = f"a{i}"
+        skip = draw(st.sampled_from([None, *values]))
+        if skip is not None:
+            steps[f"res{i}"] = (torch.add, f"{current}, {skip} -> r{i}")
+            current = f"r{i}"
+        values.append(current)
+        layer_outs.append(current)
+    readout = draw(st.sampled_from(["last", "jk_cat", "jk_max", "sum_all"]))
+    if readout == "jk_cat":
+        steps["jk"] = (JumpingKnowledge("cat"), f"[{', '.join(layer_outs)}] -> z")
+        steps["head"] = (Linear(HIDDEN * num_layers, 3), "z -> out")
+    elif readout == "jk_max":
+        steps["jk"] = (JumpingKnowledge("max"), f"xs=[{', '.join(layer_outs)}] -> z")
+        steps["head"] = (Linear(HIDDEN, 3), "z -> out")
+    elif readout == "sum_all":
+        steps["sum"] = (lambda xs: torch.stack(xs).sum(0), f"[{', '.join(values)}] -> z")
+        steps["head"] = (Linear(HIDDEN, 3), "z -> out")
+    else:
+        steps["head"] = (Linear(HIDDEN, 3), f"{values[-1]} -> out")
+    model = Sequential("x, edge_index, w", steps).double()
+    return model, num_layers
+
+
+@st.composite
+def hop_counts(draw: st.DrawFn, hops: int) -> tuple[list[int], list[int]]:
+    nodes = [draw(st.integers(1, 4))] + [draw(st.integers(0, 6)) for _ in range(hops)]
+    edges = [draw(st.integers(0, 14)) if nodes[k] else 0 for k in range(hops)]
+    return nodes, edges
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_seed_outputs_and_gradients_equal_the_untrimmed_model(data: st.DataObject) -> None:
+    torch.manual_seed(data.draw(st.integers(0, 2**16), label="torch seed"))
+    model, num_layers = data.draw(dataflows(), label="model")
+    extra = data.draw(st.integers(0, 1), label="extra hops")
+    nodes, edges = data.draw(hop_counts(num_layers + extra), label="counts")
+    batch = random_batch(nodes, edges, HIDDEN, seed=data.draw(st.integers(0, 99), label="seed"))
+    assert_exact(model, batch)
+
+
+# Named cases -----------------------------------------------------------------------------------
+
+
+def sage_chain() -> Sequential:
+    torch.manual_seed(0)
+    return Sequential("x, edge_index", [
+        (SAGEConv(8, 16), "x, edge_index -> x"), ReLU(),
+        (SAGEConv(16, 16), "x, edge_index -> x"), ReLU(),
+        (SAGEConv(16, 4), "x, edge_index -> x"),
+    ])
+
+
+def jk_model() -> Sequential:
+    torch.manual_seed(0)
+    return Sequential("x, edge_index, w", [
+        (GraphConv(8, 16), "x, edge_index, edge_weight=w -> x1"), ReLU(),
+        (SAGEConv(16, 16), "x1, edge_index -> x2"), ReLU(),
+        (torch.add, "x1, x2 -> s"),
+        (GraphConv(16, 16), "s, edge_index, edge_weight=w -> x3"),
+        (JumpingKnowledge("cat"), "[x1, x2, x3] -> h"),
+        (Linear(48, 3), "h -> out"),
+    ])
+
+
+@pytest.fixture
+def batch() -> HopBatch:
+    return sample(random_graph(300, 3000, 8), torch.arange(8), [6, 4, 3])
+
+
+def rows_seen(model: Sequential, batch: HopBatch, **kwargs: Any) -> list[tuple[int, int]]:
+    """(x rows, edges) that each message-passing child receives."""
+    seen: list[tuple[int, int]] = []
+    handles = [
+        m.register_forward_pre_hook(lambda _, args: seen.append((args[0].size(0),
+                                                                 args[1].size(1))))
+        for m in model.modules() if isinstance(m, SAGEConv | GraphConv)
+    ]
+    dtype = next(model.parameters()).dtype
+    args = [batch.x.to(dtype), batch.edge_index]
+    if len(model.plan.inputs.names) > 2:
+        args.append(batch.edge_weight.to(dtype))
+    model(*args, **kwargs)
+    for handle in handles:
+        handle.remove()
+    return seen
+
+
+def test_each_layer_sees_only_the_hops_that_reach_the_seeds(batch: HopBatch) -> None:
+    n, e = batch.num_sampled_nodes, batch.num_sampled_edges
+    assert rows_seen(sage_chain(), batch) == [(sum(n), sum(e))] * 3
+    assert rows_seen(sage_chain(), batch, **counts(batch)) == [
+        (sum(n), sum(e)), (sum(n[:3]), sum(e[:2])), (sum(n[:2]), sum(e[:1]))
+    ]
+
+
+def test_a_chain_trims_as_graphsage_does(batch: HopBatch) -> None:
+    reference = GraphSAGE(8, 16, num_layers=3, out_channels=4)
+    model = Sequential("x, edge_index", [
+        (reference.convs[0], "x, edge_index -> x"), ReLU(),
+        (reference.convs[1], "x, edge_index -> x"), ReLU(),
+        (reference.convs[2], "x, edge_index -> x"),
+    ])
+    expected = reference(batch.x, batch.edge_index, **counts(batch))
+    got = model(batch.x, batch.edge_index, **counts(batch))
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected)
+    assert got.size(0) < batch.x.size(0)
+
+
+def test_jumping_knowledge_skips_and_weighted_edges_are_exact(batch: HopBatch) -> None:
+    model = jk_model().double()
+    assert_exact(model, batch)
+    n, e = batch.num_sampled_nodes, batch.num_sampled_edges
+    assert rows_seen(model, batch, **counts(batch))[-1] == (sum(n[:2]), sum(e[:1]))
+    with pytest.raises(RuntimeError, match="Sizes of tensors must match"):  # PyG cannot
+        GraphSAGE(8, 16, num_layers=3, jk="cat")(batch.x, batch.edge_index, **counts(batch))
+
+
+def test_edge_weights_given_by_keyword_are_cut_with_the_edge_index(batch: HopBatch) -> None:
+    seen: list[int] = []
+    model = jk_model()
+    model[0].register_forward_pre_hook(lambda m, a, k: seen.append(k["edge_weight"].numel()),
+                                       with_kwargs=True)
+    model[5].register_forward_pre_hook(lambda m, a, k: seen.append(k["edge_weight"].numel()),
+                                       with_kwargs=True)
+    model(batch.x, batch.edge_index, batch.edge_weight, **counts(batch))
+    e = batch.num_sampled_edges
+    assert seen == [sum(e), sum(e[:1])]
+
+
+def test_explain_shows_roles_levels_and_kinds() -> None:
+    text = explain(jk_model())
+    assert "step 2 ('module_2'): layer at level 1, cuts x1, edge_index" in text
+    assert "step 6 ('module_6'): rowwise at level 2, cuts x1, x2" in text
+    assert "w edge" in text and "edge_index edge_index" in text
+
+
+def test_a_call_without_counts_takes_the_untrimmed_path(batch: HopBatch) -> None:
+    model = sage_chain()
+    assert "num_sampled_nodes_per_hop=None" in model.code
+    torch.testing.assert_close(model(batch.x, batch.edge_index),
+                               model(batch.x, batch.edge_index, **{NODES: None, EDGES: None}))
+
+
+def test_marked_children_become_layers_or_stop_being_layers(batch: HopBatch) -> None:
+    class Propagate(torch.nn.Module):  # message passing that is not a MessagePassing
+        def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+            return x.index_add(0, edge_index[1], x[edge_index[0]])
+
+    model = Sequential("x, edge_index", [
+        (mark(Propagate(), "layer"), "x, edge_index -> x"),
+        (mark(Propagate(), "layer"), "x, edge_index -> x"),
+    ]).double()
+    assert [s.level for s in program(model).steps] == [0, 1]
+    batch = sample(random_graph(200, 1500, 8), torch.arange(5), [4, 3])
+    x = batch.x.double()
+    torch.testing.assert_close(model(x, batch.edge_index, **counts(batch))[:5],
+                               model(x, batch.edge_index)[:5])
+    unmarked = Sequential("x, edge_index", [(mark(SAGEConv(8, 8), "opaque"),
+                                              "x, edge_index -> x")])
+    with pytest.raises(TrimError, match="no message-passing step"):
+        unmarked(batch.x, batch.edge_index, **counts(batch))
+
+
+def test_global_pooling_reads_a_cut_batch_vector_and_outputs_graph_level_values() -> None:
+    torch.manual_seed(0)
+    model = Sequential("x, edge_index, batch", [
+        (SAGEConv(8, 8), "x, edge_index -> x"),
+        (SAGEConv(8, 8), "x, edge_index -> x"),
+        (global_mean_pool, "x, batch -> g"),
+        (Linear(8, 2), "g -> out"),
+    ])
+    b = sample(random_graph(200, 1500, 8), torch.arange(6), [4, 3])
+    vector = torch.zeros(b.x.size(0), dtype=torch.long)  # one graph of the seeds
+    kinds = dict(program(model).kinds)
+    assert kinds["batch"] == "node" and kinds["g"] == "other"
+    out = model(b.x, b.edge_index, vector, **counts(b))
+    assert out.shape == (1, 2)
+
+
+def test_set_kinds_keeps_a_graph_level_input_whole(batch: HopBatch) -> None:
+    model = Sequential("x, edge_index, u", [
+        (SAGEConv(8, 8), "x, edge_index -> h"),
+        (SAGEConv(8, 8), "h, edge_index -> h"),
+        (lambda h, u: h + u, "h, u -> out"),
+    ])
+    u = torch.randn(1, 8)  # graph-level, but added to node-level values: inferred node-level
+    with pytest.raises(TrimError, match="input 'u' has 1 nodes"):
+        model(batch.x, batch.edge_index, u, **counts(batch))
+    set_kinds(model, other=["u"])
+    assert dict(program(model).kinds)["u"] == "other"
+    torch.testing.assert_close(model(batch.x, batch.edge_index, u, **counts(batch))[:8],
+                               model(batch.x, batch.edge_index, u)[:8])
+    with pytest.raises(TrimError, match="names 'v', which is no value"):
+        set_kinds(model, node=["v"])
+    with pytest.raises(TrimError, match="two kinds"):
+        set_kinds(model, node=["u"], other=["u"])
+
+
+def test_a_value_read_as_node_and_edge_level_is_reported_with_its_step() -> None:
+    model = Sequential("x, edge_index", [
+        (lambda x, ei: x[ei[0]] * x[ei[1]], "x, edge_index -> e"),
+        (GraphConv(8, 8), "x, edge_index, edge_weight=e -> x"),
+    ])
+    b = random_batch([2, 3], [4], 8)
+    with pytest.raises(TrimError, match=r"step 0 \('module_0'\) makes 'x' \(node\) and "
+                                        r"'edge_index' \(edge index\) share rows"):
+        model(b.x, b.edge_index, **counts(b))
+    mark(model[0], "opaque")  # the fix: say the function mixes kinds
+    model = Sequential("x, edge_index", [
+        (model[0], "x, edge_index -> e"),
+        (lambda e: e.sum(-1), "e -> e"),
+        (GraphConv(8, 8), "x, edge_index, edge_weight=e -> x"),
+    ])
+    assert dict(program(model).kinds)["e"] == "edge"
+    model(b.x, b.edge_index, **counts(b))
+
+
+@pytest.mark.parametrize(
+    ("given", "match"),
+    [
+        ({NODES: [2, 3]}, "'num_sampled_edges_per_hop' needs to be given"),
+        ({NODES: [2, 3], EDGES: [4, 1]}, "needs 1, not 2"),
+        ({NODES: {"a": [2]}, EDGES: {("a", "to", "a"): []}}, "dicts"),
+        ({NODES: torch.tensor([2, 3]), EDGES: torch.tensor([4])}, "lists of ints"),
+        ({NODES: [2, 2], EDGES: [4]}, r"input 'x' has 5 nodes .* add up to 4"),
+        ({NODES: [2, 3], EDGES: [3]}, r"input 'edge_index' has 4 edges .* add up to 3"),
+    ],
+)
+def test_bad_counts_raise_a_clear_error(given: dict[str, Any], match: str) -> None:
+    b = random_batch([2, 3], [4], 8)
+    model = Sequential("x, edge_index", [(SAGEConv(8, 8), "x, edge_index -> x")])
+    with pytest.raises(TrimError, match=match):
+        model(b.x, b.edge_index, **given)
+
+
+def test_a_model_deeper_than_the_batch_asks_for_more_hops() -> None:
+    b = random_batch([2, 3], [4], 8)
+    with pytest.raises(TrimError, match="sampled with 1 hop"):
+        sage_chain()(b.x, b.edge_index, **counts(b))
+
+
+def test_the_error_note_names_the_failing_step_when_trimmed(batch: HopBatch) -> None:
+    model = Sequential("x, edge_index", [
+        (SAGEConv(8, 8), "x, edge_index -> x"),
+        (Linear(9, 2), "x -> x"),
+    ])
+    with pytest.raises(RuntimeError) as info:
+        model(batch.x, batch.edge_index, **counts(batch))
+    assert "step 1 ('module_1') (trimmed to level 0)" in "".join(info.value.__notes__)
+
+
+def test_trimming_survives_pickling_copies_and_edits(batch: HopBatch) -> None:
+    model = sage_chain()
+    expected = model(batch.x, batch.edge_index, **counts(batch))
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        torch.testing.assert_close(twin(batch.x, batch.edge_index, **counts(batch)), expected)
+    model.append(ReLU())
+    assert len(program(model).steps) == 6
+    torch.testing.assert_close(model(batch.x, batch.edge_index, **counts(batch)),
+                               expected.relu())
+
+
+def assert_hop_ordered(edge_index: torch.Tensor, nodes: list[int], edges: list[int]) -> None:
+    """Edges of block k point at nodes of hop k - 1, from nodes of hops 0 .. k."""
+    starts = torch.tensor([0, *nodes]).cumsum(0)
+    assert edge_index.size(1) == sum(edges)
+    first = 0
+    for hop, count in enumerate(edges, start=1):
+        src, dst = edge_index[:, first:first + count]
+        assert bool(((dst >= starts[hop - 1]) & (dst < starts[hop])).all()), f"hop {hop} targets"
+        assert bool((src < starts[hop + 1]).all()), f"hop {hop} sources"
+        first += count
+
+
+def test_test_batches_are_laid_out_hop_by_hop(batch: HopBatch) -> None:
+    assert_hop_ordered(batch.edge_index, batch.num_sampled_nodes, batch.num_sampled_edges)
+    b = random_batch([3, 5, 0, 4], [7, 9, 0], 4)
+    assert_hop_ordered(b.edge_index, b.num_sampled_nodes, b.num_sampled_edges)
+
+
+def test_neighbor_loader_batches_have_that_layout_and_trim_exactly() -> None:
+    typing = pytest.importorskip("torch_geometric.typing")
+    if not typing.WITH_PYG_LIB:
+        pytest.skip("pyg-lib is not installed (NeighborLoader needs it for per-hop counts)")
+    from torch_geometric.data import Data
+    from torch_geometric.loader import NeighborLoader
+
+    graph = random_graph(300, 3000, 8)
+    data = Data(x=graph["x"], edge_index=graph["edge_index"], edge_attr=graph["edge_weight"])
+    loader = NeighborLoader(data, num_neighbors=[6, 4, 3], batch_size=8)
+    b = next(iter(loader))
+    assert_hop_ordered(b.edge_index, b.num_sampled_nodes, b.num_sampled_edges)
+    as_batch = HopBatch(b.x, b.edge_index, b.edge_attr, b.n_id, b.e_id, b.num_sampled_nodes,
+                        b.num_sampled_edges)
+    assert_exact(jk_model().double(), as_batch)
+
+
+def test_trimmed_on_device_equals_untrimmed(device: torch.device) -> None:
+    batch = sample(random_graph(300, 3000, 8), torch.arange(8), [6, 4, 3])
+    model = jk_model().to(device)
+    x, ei, w = batch.x.to(device), batch.edge_index.to(device), batch.edge_weight.to(device)
+    torch.testing.assert_close(model(x, ei, w, **counts(batch))[:8], model(x, ei, w)[:8],
+                               rtol=1e-5, atol=1e-5)
