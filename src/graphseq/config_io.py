@@ -6,12 +6,14 @@ file, after work and memory bounded by :class:`Limits`:
 * the file must be a regular file of at most ``max_bytes`` (so ``/dev/zero``, a pipe or a
   multi-GB file is refused before it is read; at most ``max_bytes + 1`` bytes are read);
 * it must be UTF-8 (a byte-order mark is allowed);
-* lists and mappings nest at most ``max_depth`` deep, checked while parsing, before any
-  Python object is made;
+* lists and mappings nest at most ``max_depth`` deep;
 * YAML anchors and aliases are allowed (they are a fair way to share ``kwargs``), but the
-  document may hold at most ``max_nodes`` values with every alias expanded, counted while
-  composing, so an "alias bomb" is refused after reading its few hundred bytes. An alias
-  inside its own anchor (a cycle) is refused.
+  document may hold at most ``max_nodes`` values with every alias expanded, so an "alias
+  bomb" is refused after reading its few hundred bytes. An alias inside its own anchor (a
+  cycle) is refused.
+
+Depth and count are checked on the YAML parser's events, in one pass, before any value is
+made; JSON's depth is checked by a linear scan before :func:`json.loads`.
 
 YAML is read with PyYAML's safe constructors (no tags that make Python objects), JSON with
 :mod:`json`.
@@ -176,11 +178,12 @@ class _Bound(Exception):
 
 
 def _parse_yaml(text: str, label: str, limits: Limits, libyaml: bool = True) -> Any:
+    """Check the document's events against the limits, then load it with a safe loader."""
     yaml = yaml_module()
-    loader = _loader_class(libyaml)(text)
-    loader.limits = limits
+    loader_class = _loader_class(libyaml)
     try:
-        return loader.get_single_data()
+        _check_events(loader_class(text), limits)
+        return yaml.load(text, Loader=loader_class)
     except _Bound as error:
         raise ConfigError([Problem(label, f"{error.message} (line {error.line})")]) from None
     except yaml.YAMLError as error:
@@ -188,6 +191,61 @@ def _parse_yaml(text: str, label: str, limits: Limits, libyaml: bool = True) -> 
     except (ValueError, TypeError, RecursionError) as error:  # e.g. an int too long to convert
         reason = cut(" ".join(str(error).split()), 300)
         raise ConfigError([Problem(label, f"is not valid YAML: {reason}")]) from None
+
+
+def _check_events(loader: Any, limits: Limits) -> None:
+    """Walk the parser's events (no values are made) and refuse a document over the limits.
+
+    Each alias counts as the values of its anchor, so the count is the size of the document
+    with every alias expanded, computed in one pass over the text as written.
+    """
+    from yaml.events import (
+        AliasEvent,
+        CollectionEndEvent,
+        CollectionStartEvent,
+        NodeEvent,
+        StreamEndEvent,
+    )
+
+    frames: list[list[Any]] = []  # open collections: [values so far, anchor]
+    sizes: dict[str, int] = {}  # anchor -> its values, once closed
+    total = 0
+    try:
+        while True:
+            event = loader.get_event()
+            if isinstance(event, StreamEndEvent):
+                return
+            line = event.start_mark.line + 1
+            if isinstance(event, CollectionEndEvent):
+                size, anchor = frames.pop()
+                if anchor is not None:
+                    sizes[anchor] = size
+                if frames:
+                    frames[-1][0] += size
+                continue
+            if not isinstance(event, NodeEvent):
+                continue  # stream and document starts and ends
+            if isinstance(event, AliasEvent):
+                if any(frame[1] == event.anchor for frame in frames):
+                    raise _Bound("has an alias inside its own anchor (a cycle)", line)
+                size = sizes.get(event.anchor, 1)  # an undefined alias: the loader says so
+            else:
+                size = 1
+            total += size
+            if total > limits.max_nodes:
+                raise _Bound(
+                    f"holds more than max_nodes={limits.max_nodes:,} values with its aliases "
+                    "expanded", line,
+                )
+            if isinstance(event, CollectionStartEvent):
+                if len(frames) >= limits.max_depth:
+                    raise _Bound(_too_deep(limits), line)
+                frames.append([1, event.anchor])
+                continue
+            if event.anchor is not None and not isinstance(event, AliasEvent):
+                sizes[event.anchor] = 1
+            if frames:
+                frames[-1][0] += size
     finally:
         loader.dispose()
 
@@ -205,74 +263,7 @@ def _yaml_reason(error: Any) -> str:
 
 @lru_cache(maxsize=2)
 def _loader_class(libyaml: bool = True) -> type:
-    """A safe YAML loader whose composer enforces the depth and node limits.
-
-    The events come from libyaml when PyYAML has it and ``libyaml`` is true (fast), else
-    from PyYAML's Python parser; either way the Python composer below builds the node graph,
-    so the limits hold before any value is constructed.
-    """
+    """PyYAML's safe loader: libyaml's (fast) when installed and ``libyaml`` is true."""
     yaml = yaml_module()
-    from yaml.composer import Composer
-    from yaml.events import AliasEvent
-
-    native: Any = None
-    if libyaml:
-        try:
-            from yaml.cyaml import CParser
-
-            native = CParser
-        except ImportError:  # PyYAML without libyaml
-            pass
-    parsing: tuple[type, ...] = (
-        (native,) if native is not None
-        else (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
-    )
-    constructor: Any = yaml.constructor.SafeConstructor
-    resolver: Any = yaml.resolver.Resolver
-
-    class BoundedLoader(Composer, *parsing, constructor, resolver):  # type: ignore[misc]
-        limits = Limits()
-
-        def __init__(self, stream: str) -> None:
-            if native is not None:
-                native.__init__(self, stream)
-            else:
-                yaml.reader.Reader.__init__(self, stream)
-                yaml.scanner.Scanner.__init__(self)
-                yaml.parser.Parser.__init__(self)
-            Composer.__init__(self)
-            constructor.__init__(self)
-            resolver.__init__(self)
-            self.depth = 0
-            self.count = 0  # values so far, aliases expanded
-            self.sizes: dict[int, int] = {}  # id(node) -> its expanded size, once composed
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(AliasEvent):
-                line = self.peek_event().start_mark.line + 1
-                node = super().compose_node(parent, index)
-                size = self.sizes.get(id(node))
-                if size is None:
-                    raise _Bound("has an alias inside its own anchor (a cycle)", line)
-                self._spend(size, line)
-                return node
-            line = self.peek_event().start_mark.line + 1
-            self.depth += 1
-            if self.depth > self.limits.max_depth:
-                raise _Bound(_too_deep(self.limits), line)
-            before = self.count
-            node = super().compose_node(parent, index)
-            self.depth -= 1
-            self._spend(1, line)
-            self.sizes[id(node)] = self.count - before
-            return node
-
-        def _spend(self, size: int, line: int) -> None:
-            self.count += size
-            if self.count > self.limits.max_nodes:
-                raise _Bound(
-                    f"holds more than max_nodes={self.limits.max_nodes:,} values with its "
-                    "aliases expanded", line,
-                )
-
-    return BoundedLoader
+    native: type | None = getattr(yaml, "CSafeLoader", None) if libyaml else None
+    return native or yaml.SafeLoader
