@@ -11,7 +11,10 @@ functions. PyG's ``Linear``, ``LayerNorm``, ``Sequential`` and ``DataParallel`` 
 The defaults are loaded on first use, so ``import graphseq`` does not import PyG.
 
 Nothing here evaluates text. A dotted path such as ``mypkg.layers.MyConv`` that is not a
-registered name is imported only when the caller passes ``allow_imports=True``.
+registered name is imported only when the caller passes ``allow_imports=True``, which runs
+code named in the config: the module's top-level code on import, then the class it names.
+The path must name an ``nn.Module`` subclass or a plain function, checked before anything
+is called (see :func:`resolve`).
 
 >>> from graphseq import registry
 >>> registry.get('GCNConv')
