@@ -153,3 +153,63 @@ def test_step_errors_inside_compiled_models_still_propagate():
     compiled = torch.compile(model, backend="eager", fullgraph=True)
     with pytest.raises(RuntimeError):
         compiled(torch.randn(2, 5))
+
+
+# Subclasses (issue 7, item 7) ------------------------------------------------------------------
+
+
+class Doubled(Sequential):
+    """A subclass whose own forward calls the generated one through ``super()``."""
+
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+class Described(Sequential):
+    """A subclass that adds a method but keeps the generated forward."""
+
+    def describe(self) -> str:
+        return f"{len(self)} steps"
+
+
+def _doubled() -> Doubled:
+    torch.manual_seed(0)
+    return Doubled("x", [(Linear(4, 4), "x -> h"), (ReLU(), "h -> h")]).eval()
+
+
+def test_a_subclass_forward_survives_pickling_and_copies():
+    import copy
+    import pickle
+
+    model = _doubled()
+    x = torch.randn(3, 4)
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert isinstance(twin, Doubled)
+        assert torch.equal(twin(x), model(x))
+    assert torch.equal(model(x), 2 * model[1](model[0](x)))
+
+
+def test_a_subclass_forward_is_traced_by_fx():
+    model = _doubled()
+    traced = torch.fx.symbolic_trace(model)
+    assert any(n.op == "call_function" and "mul" in str(n.target) for n in traced.graph.nodes)
+    x = torch.randn(3, 4)
+    assert torch.equal(traced(x), model(x))
+
+
+def test_a_subclass_forward_compiles_in_one_graph():
+    torch._dynamo.reset()
+    model = _doubled()
+    x = torch.randn(3, 4)
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    torch.testing.assert_close(compiled(x), model(x))
+
+
+def test_a_subclass_without_forward_scripts_and_a_subclass_with_one_traces():
+    torch.manual_seed(0)
+    model = Described("x", [(Linear(4, 4), "x -> h"), (ReLU(), "h -> h")]).eval()
+    x = torch.randn(3, 4)
+    assert torch.equal(torch.jit.script(model)(x), model(x))
+    assert model.describe() == "2 steps"
+    doubled = _doubled()  # TorchScript cannot compile super() calls: trace it instead
+    assert torch.equal(torch.jit.trace(doubled, (x,))(x), doubled(x))

@@ -170,3 +170,42 @@ def test_fx_trace_with_pyg_layers_gives_each_model_its_own_graph() -> None:
         assert [n.target for n in nodes if n.op == "call_module"] == called
         with torch.no_grad():
             assert torch.equal(traced(*inputs), model(*inputs))
+
+
+def test_a_thread_calling_the_model_sees_it_whole_while_another_edits_it() -> None:
+    """Issue 7, item 12: 300 edits while another thread runs forward; no call sees a mix."""
+    model = graphseq.Sequential("x", [(torch.nn.Identity(), "x -> x")])
+    x = torch.zeros(4)
+    stop = threading.Event()
+    seen: list[float] = []
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                out = model(x)
+            except BaseException as error:  # noqa: BLE001  (reported below)
+                errors.append(error)
+                return
+            seen.append(float(out[0]))
+            assert bool((out == out[0]).all())
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(300):
+            if i % 3 == 0:
+                model.insert(1, torch.nn.Identity())
+            else:
+                model.append(AddOne())
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == []
+    assert seen and all(v == int(v) and 0 <= v <= 200 for v in seen)
+    assert float(model(x)[0]) == 200.0
+
+
+class AddOne(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1

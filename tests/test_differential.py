@@ -92,3 +92,18 @@ def test_keyword_calls_agree():
     g = graph()
     assert torch.equal(ours(edge_index=g["edge_index"], x=g["x"]),
                        ref(edge_index=g["edge_index"], x=g["x"]))
+
+
+@pytest.mark.parametrize("names", [("0", "1", "2"), ("conv-1", "act 1", "lin")])
+def test_step_names_add_module_accepts_build_with_the_reference_state_dict_keys(names):
+    from collections import OrderedDict
+
+    torch.manual_seed(0)
+    lin1, act, lin2 = Linear(16, 8), ReLU(), Linear(8, 2)
+    steps = OrderedDict([(names[0], (lin1, "x -> x")), (names[1], (act, "x -> x")),
+                         (names[2], (lin2, "x -> x"))])
+    ours, ref = Sequential("x", steps).eval(), Reference("x", steps).eval()
+    x = torch.randn(3, 16)
+    assert torch.equal(ours(x), lin2(lin1(x).relu()))
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    assert ours[names[0]] is ours[0] is lin1

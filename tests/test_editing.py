@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 
 import pytest
@@ -135,3 +136,55 @@ def test_outputs_survive_editing():
     with pytest.warns(UserWarning, match="reach no output"):
         model.append(ReLU(), "h -> y")
     assert model.plan.outputs == ("h",)
+
+
+# Edits are checked at once and built lazily (issue 7, items 13 and 17) -------------------------
+
+
+def test_a_headerless_step_inserted_first_gets_a_hint_with_the_model_inputs():
+    model = Sequential("h, adj", [(GCNConv(4, 4), "h, adj -> h")])
+    with pytest.raises(HeaderError) as info:
+        model.insert(0, ReLU())
+    assert "the first step needs one, such as 'h, adj -> h'." in str(info.value)
+
+
+def test_many_appends_generate_code_once(monkeypatch):
+    import graphseq.codegen as codegen
+
+    calls = []
+    real = codegen.generate
+    monkeypatch.setattr("graphseq.sequential.generate",
+                        lambda plan, variant="eager": calls.append(variant) or real(plan, variant))
+    model = Sequential("x", [(Linear(4, 4), "x -> x")])
+    for _ in range(50):
+        model.append(ReLU())
+    assert calls == ["eager"]  # the constructor's
+    x = torch.randn(2, 4)
+    assert torch.equal(model(x), model[0](x).relu())
+    assert calls == ["eager", "eager"]  # one build for all 50 appends, on first use
+    assert model(x).shape == (2, 4) and len(calls) == 2
+
+
+def test_appends_are_checked_at_once_even_though_code_is_built_later():
+    model = Sequential("x", [(Linear(4, 4), "x -> h")])
+    model.append(ReLU())
+    with pytest.raises(HeaderError, match="reads 'nope'"):
+        model.append(ReLU(), "nope -> y")
+    with pytest.raises(HeaderError, match="cannot take"):
+        model.append(Linear(4, 4), "h, h -> y")
+    assert len(model) == 2 and [c.name for c in model.headers] == ["module_0", "module_1"]
+
+
+def test_a_lazily_built_model_is_introspected_scripted_and_pickled_like_a_built_one():
+    import pickle
+
+    model = Sequential("x", [(Linear(4, 4), "x -> h")])
+    model.append(ReLU())
+    x = torch.randn(2, 4)
+    assert list(inspect.signature(model.forward).parameters)[:1] == ["x"]
+    again = pickle.loads(pickle.dumps(model))
+    assert torch.equal(again(x), model(x))
+    model.append(ReLU())
+    assert torch.equal(torch.jit.script(model)(x), model(x))
+    model.append(ReLU())
+    assert "h = modules['module_3'](h)" in model.code

@@ -201,3 +201,19 @@ def test_model_keeps_working_after_a_failure(device: torch.device) -> None:
     except StepFailed as error:
         error_notes = notes(error)
     assert len(error_notes) == 1  # notes do not pile up across failures
+
+
+# Generated code never depends on names user values can shadow (issue 7, item 11) ---------------
+
+
+@pytest.mark.parametrize("name", ["Exception", "error", "modules", "functions", "add_step_note",
+                                  "Error", "getattr", "len", "self_"])
+def test_value_names_that_shadow_helpers_or_builtins_keep_the_step_note(name: str) -> None:
+    def fail(x):
+        raise ValueError("boom")
+
+    model = graphseq.Sequential("x", [(torch.nn.Identity(), f"x -> {name}"),
+                                      (fail, f"{name} -> y")])
+    with pytest.raises(ValueError, match="boom") as info:
+        model(torch.ones(1))
+    assert notes(info.value) == [f"graphseq: raised in step 1 ('module_1'): {name} -> y"]

@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.nn import Identity, Linear, ReLU
 from torch_geometric.nn import GCNConv, MessagePassing
 
-from graphseq import Child, Parameter, Sequential, Signature
+from graphseq import Child, HeaderError, Parameter, Sequential, Signature
 from tests.models import gcn_steps, graph, jk_steps, rich_steps
 
 
@@ -317,3 +317,58 @@ def test_types_written_over_several_lines_keep_the_line_to_step_map():
     with pytest.raises(ZeroDivisionError) as info:
         model(torch.ones(1))
     assert info.value.__notes__ == ["graphseq: raised in step 1 ('module_1'): z -> w"]
+
+
+# Step names as torch.nn.Module.add_module accepts them (issue 7, item 8) ---------------------
+
+
+def test_any_name_add_module_accepts_is_a_step_name():
+    steps = OrderedDict([("0", (Linear(4, 4), "x -> x")), ("act 1", ReLU()),
+                         ("conv-1", (lambda x: x * 2, "x -> y")), ("class", Identity())])
+    model = Sequential("x", steps)
+    assert list(model.state_dict()) == ["0.weight", "0.bias"]
+    assert model["0"] is model[0] and model["act 1"] is model[1]
+    assert getattr(model, "act 1") is model[1]
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(model(x), model[0](x).relu() * 2)
+    assert "modules['act 1'](x)" in model.code and "functions['conv-1'](x)" in model.code
+    text = model.summary(x)
+    assert "act 1" in text and "conv-1" in text
+    assert '"s1" [label=<<TABLE' in model.to_dot() and "1: act 1" in model.to_dot()
+    assert "1: act 1" in model.to_mermaid()
+
+
+def test_identifier_step_names_are_attributes():
+    model = Sequential("x", OrderedDict(lin=(Linear(4, 4), "x -> x"), act=ReLU()))
+    assert model.lin is model["lin"] is model[0]
+
+
+def test_step_names_with_a_dot_or_empty_are_refused():
+    with pytest.raises(HeaderError, match=r"cannot contain '\.'"):
+        Sequential("x", OrderedDict([("a.b", (ReLU(), "x -> x"))]))
+    with pytest.raises(HeaderError, match="cannot be empty"):
+        Sequential("x", OrderedDict([("", (ReLU(), "x -> x"))]))
+
+
+def test_torchscript_scripts_steps_with_non_identifier_names():
+    model = Sequential("x", OrderedDict([("0", (Linear(4, 4), "x -> x")), ("act 1", ReLU())]))
+    scripted = torch.jit.script(model)
+    x = torch.randn(2, 4)
+    assert torch.equal(scripted(x), model(x))
+
+
+# Subclasses keep their forward (issue 7, item 7) ----------------------------------------------
+
+
+class Doubled(Sequential):
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+def test_a_subclass_forward_is_kept_and_super_runs_the_generated_one():
+    model = Doubled("x", [(Identity(), "x -> x")])
+    assert torch.equal(model(torch.ones(2)), torch.full((2,), 2.0))
+    assert list(inspect.signature(model.forward).parameters) == ["x"]
+    model.append(ReLU())  # edits keep it too
+    assert torch.equal(model(-torch.ones(2)), torch.zeros(2))
+    assert isinstance(model[:1], Doubled)

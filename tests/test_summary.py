@@ -243,3 +243,28 @@ def test_describe_names_types_it_has_no_shape_for() -> None:
 def test_docstring_examples_of_summary_run() -> None:
     result = doctest.testmod(graphseq.summary, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_summary_frees_each_value_at_its_last_use_and_keeps_only_shapes() -> None:
+    """Issue 7, item 15: summary holds no more values than forward does."""
+    import gc
+    import weakref
+
+    refs: dict = {}
+
+    def produce(x):
+        out = x * 2
+        refs["big"] = weakref.ref(out)
+        return out
+
+    def probe(s):
+        gc.collect()
+        refs["freed"] = refs["big"]() is None
+        return s
+
+    model = graphseq.Sequential("x", [(produce, "x -> big"), (lambda big: big.sum(), "big -> s"),
+                                      (probe, "s -> s")])
+    model.summary(torch.ones(1000))
+    assert refs["freed"] is True
+    assert refs["big"]() is None
+    assert model.recorded_shapes()[(0, "big")] == "[1000] float32"

@@ -211,3 +211,34 @@ def test_did_you_mean_lists_one_or_several():
     assert did_you_mean("x2", ["x1"]) == " Did you mean 'x1'?"
     assert did_you_mean("ab", ["aa", "ac", "ad"], 3) == " Did you mean 'ad', 'ac' or 'aa'?"
     assert did_you_mean("banana", ["x"]) == ""
+
+
+# A class where an instance belongs, and outputs (issue 7, items 9 and 10) ----------------------
+
+
+def test_a_module_class_instead_of_an_instance_is_refused_with_the_fix():
+    with pytest.raises(HeaderError) as info:
+        Sequential("x", [(Linear(4, 4), "x -> x"), ReLU])
+    assert str(info.value).startswith(
+        "step 1 ('module_1') is not a module instance: `ReLU` is a class; did you mean `ReLU()`?")
+    assert info.value.location == Location("step", 1, "module_1", "module")
+    with pytest.raises(HeaderError, match=r"`Linear` is a class; did you mean `Linear\(...\)`"):
+        Sequential("x", [(Linear, "x -> x")])
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ("y, y", "Outputs name 'y' twice; each value is returned once."),
+        (["y", "y"], "Outputs name 'y' twice; each value is returned once."),
+        ("y -> z", "Outputs 'y -> z' hold '->': outputs are a list of value names"),
+        ("y z", "Outputs 'y z' are not a list of names: has 'y z', which is not a valid name."),
+        ("", "Outputs are empty"),
+        ([3], "Outputs must be names (str); got int 3."),
+    ],
+)
+def test_bad_outputs_raise_a_header_error_naming_them(outputs, message):
+    with pytest.raises(HeaderError) as info:
+        Sequential("x", [(ReLU(), "x -> y")], outputs=outputs)
+    assert str(info.value).startswith(message)
+    assert info.value.location == Location("outputs")
