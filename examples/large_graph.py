@@ -43,10 +43,10 @@ from tqdm import tqdm
 
 import graphseq
 
-PYG_LIB_HINT = (
-    "pyg-lib is not installed, so NeighborLoader cannot report per-hop counts; using this "
-    "example's own hop-ordered sampler. For NeighborLoader, install pyg-lib from PyG's wheel "
-    "index: pip install pyg-lib -f https://data.pyg.org/whl/torch-${TORCH}+${CUDA}.html"
+INSTALL_PYG_LIB = (
+    "install pyg-lib from PyG's wheel index, naming your torch and CUDA versions: "
+    "pip install pyg-lib -f https://data.pyg.org/whl/torch-${TORCH}+${CUDA}.html "
+    "(for example torch-2.5.0+cpu)"
 )
 
 
@@ -162,7 +162,8 @@ def use_neighbor_loader(choice: str) -> bool:
     from torch_geometric.typing import WITH_PYG_LIB
 
     if not WITH_PYG_LIB and choice == "pyg":
-        raise SystemExit(PYG_LIB_HINT.split("; ")[0] + ". " + PYG_LIB_HINT.split(". ")[-1])
+        raise SystemExit(f"--sampler pyg: NeighborLoader needs pyg-lib for per-hop counts; "
+                         f"{INSTALL_PYG_LIB}")
     return WITH_PYG_LIB
 
 
@@ -228,9 +229,13 @@ def main() -> None:
         print(f"graph: {args.nodes:,} nodes, {args.edges:,} edges, made in "
               f"{time.perf_counter() - start:.1f} s; world size {world} "
               f"({'nccl' if cuda else 'gloo'}, {device.type})", flush=True)
-        print("sampler: NeighborLoader (pyg-lib)" if neighbor_loader else
-              f"sampler: own hop-ordered sampler. {PYG_LIB_HINT}" if args.sampler == "auto"
-              else "sampler: own hop-ordered sampler", flush=True)
+        if neighbor_loader:
+            print("sampler: NeighborLoader (pyg-lib)", flush=True)
+        elif args.sampler == "auto":
+            print("sampler: own hop-ordered sampler, as pyg-lib is not installed and "
+                  f"NeighborLoader needs it for per-hop counts; {INSTALL_PYG_LIB}", flush=True)
+        else:
+            print("sampler: own hop-ordered sampler", flush=True)
 
     torch.manual_seed(args.seed)  # the same initial weights on every rank
     model = make_model(args.features, args.classes, args.hidden).to(device)
