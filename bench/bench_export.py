@@ -8,6 +8,7 @@ every runner gives eager's outputs.
 
     python bench/bench_export.py            # eager, .pt2, ONNX
     python bench/bench_export.py --aot      # and an AOTInductor package (compiles with gcc)
+    python bench/bench_export.py --threads 1  # every runner on one thread
 """
 
 from __future__ import annotations
@@ -85,7 +86,11 @@ def main() -> int:
     parser.add_argument("--aot", action="store_true", help="also time an AOTInductor package")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for torch and onnxruntime (default: their own defaults)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import numpy as np
     import onnxruntime
@@ -106,8 +111,11 @@ def main() -> int:
             setup[f"export .{name}"] = time.perf_counter() - start
             sizes[name] = path.stat().st_size
         loaded = torch.export.load(paths["pt2"]).module()
+        options = onnxruntime.SessionOptions()
+        if args.threads:
+            options.intra_op_num_threads = args.threads
         session = onnxruntime.InferenceSession(
-            str(paths["onnx"]), providers=["CPUExecutionProvider"]
+            str(paths["onnx"]), options, providers=["CPUExecutionProvider"]
         )
         runners: dict[str, Callable[[], Any]] = {
             "eager": lambda: net(**inputs),
@@ -139,9 +147,10 @@ def main() -> int:
 
     print()
     print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs, torch threads "
-          f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} (other work "
-          f"shares the CPUs when it is above 0); Python {platform.python_version()}, "
-          f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
+          f"{torch.get_num_threads()}, onnxruntime threads {args.threads or 'default'}, "
+          f"load average {os.getloadavg()[0]:.1f} (other work shares the CPUs when it is above "
+          f"0); Python {platform.python_version()}, torch {torch.__version__}, onnxruntime "
+          f"{onnxruntime.__version__}")
     print(f"model: 3 x SAGEConv ({CHANNELS}->{HIDDEN}->{HIDDEN}->{OUT}) on {NODES:,} nodes, "
           f"{EDGES:,} edges; best mean of {args.rounds} interleaved rounds x {args.calls} calls")
     for name, seconds in setup.items():
