@@ -411,9 +411,7 @@ def compile_stub(plan: Plan, refresh: Callable[[Any], Callable[..., Any]]) -> ty
     namespace: dict[str, Any] = dict(plan.type_names)
     namespace[name] = refresh
     scope: dict[str, Any] = {}
-    flags = __future__.annotations.compiler_flag
-    exec(compile(stub_source(plan, name), "<graphseq stub>", "exec", flags=flags,
-                 dont_inherit=True), namespace, scope)
+    exec(_renamed(_compile_source(stub_source(plan, name)), "<graphseq stub>"), namespace, scope)
     fn: types.FunctionType = scope["forward"]
     fn.__annotations__ = {p.name: p.type for p in plan.signature.param_dict.values()}
     fn.__defaults__ = tuple(

@@ -558,9 +558,26 @@ class Sequential(torch.nn.Module):
                 tail = _Tail(tail.names | {decl.name}, defined, header.outs)
             if made.fault is not None:
                 raise made.fault
-            new = _replace_steps(spec, spec.steps + tuple(made.decls))
-            self._commit(new, list(self._children_in_order()) + made.fns, None, tail)
+            self._commit_appended(_replace_steps(spec, spec.steps + tuple(made.decls)),
+                                  made.decls, made.fns, tail)
         return self
+
+    def _commit_appended(self, spec: ModelSpec, decls: list[StepDecl],
+                         fns: list[Callable[..., Any]], tail: _Tail) -> None:
+        """:meth:`_commit` for steps added at the end: copies, no pass over the old steps."""
+        state = self.__dict__
+        modules = dict(state["_modules"])
+        functions = dict(state["_functions"])
+        for decl, fn in zip(decls, fns, strict=True):
+            if isinstance(fn, torch.nn.Module):
+                modules[decl.name] = fn
+            else:
+                functions[decl.name] = fn
+                state[decl.name] = fn
+        stale = type(self).__dict__.get("_graphseq_source") is None
+        cls = type(self) if stale else self._class_for(spec, None, modules, functions)
+        state.update(_spec=spec, _plan=None, _tail=tail, _functions=functions, _modules=modules)
+        self.__class__ = cls  # the one switch readers see (a stub builds under the lock)
 
     def _tail_of_steps(self) -> _Tail:
         tail: _Tail | None = self.__dict__.get("_tail")
