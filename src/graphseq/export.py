@@ -196,7 +196,7 @@ def export_program(
             model, inputs.args, inputs.kwargs or None, dynamic_shapes=dynamic_shapes, strict=False
         )
     except Exception as error:
-        explain_export_error(model, error, inputs)
+        explain_export_error(model, error)
         raise
 
 

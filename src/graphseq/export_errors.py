@@ -23,7 +23,6 @@ from .parsing import Arg, Header, InputArg, InputArgs
 from .plan import Step
 
 if TYPE_CHECKING:
-    from .export import ExampleInputs
     from .sequential import Sequential
 
 COUNT_PARAMS = ("size", "dim_size", "batch_size", "num_graphs")
@@ -44,23 +43,16 @@ def _data_dependent_types() -> tuple[type[BaseException], ...]:
     return tuple(t for t in found if isinstance(t, type))
 
 
-def explain_export_error(model: Sequential, error: BaseException, inputs: ExampleInputs) -> None:
+def explain_export_error(model: Sequential, error: BaseException) -> None:
     """Add a note to ``error`` with the fix graphseq knows, if any.
 
     Args:
         model: the model being exported.
         error: what ``torch.export`` raised.
-        inputs: the bound example inputs.
     """
     step = failing_step(model, error.__traceback__)
     data_dependent = isinstance(error, _data_dependent_types())
     if step is None:
-        if _is_constraint_error(error):
-            error.add_note(
-                "graphseq: export marks every tensor dimension Dim.AUTO and every int input "
-                "Dim.DYNAMIC; torch fixes sizes of 0 and 1, so give example inputs with at "
-                "least 2 nodes, edges and graphs, or pass dynamic_shapes= yourself"
-            )
         return
     if not data_dependent:
         return
@@ -147,14 +139,6 @@ def _failing_node(error: BaseException) -> torch.fx.Node | None:
             return found
         current = current.__cause__ or current.__context__
     return None
-
-
-def _is_constraint_error(error: BaseException) -> bool:
-    from torch._dynamo.exc import UserError
-
-    return isinstance(error, UserError) and "onstraint" in type(error).__name__ + str(
-        getattr(error, "error_type", "")
-    )
 
 
 def _signature(child: Callable[..., Any]) -> inspect.Signature | None:
