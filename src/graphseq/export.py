@@ -414,6 +414,13 @@ def symbol_hints(program: ExportedProgram) -> dict[Any, int]:
 
     Returns:
         ``{symbol: example size}``.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.nn.Linear(4, 2), 'x -> x')])
+        >>> list(symbol_hints(export_program(model, torch.randn(5, 4))).values())
+        [5]
     """
     placeholders = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"]
     hints: dict[Any, int] = {}

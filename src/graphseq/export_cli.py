@@ -66,6 +66,12 @@ def specs(
     Raises:
         ValueError: an unknown name, a missing required input, or an ``int`` not given as
             ``NAME=VALUE``.
+
+    Example:
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x, n: int', [(torch.nn.Identity(), 'x -> x')])
+        >>> specs(model, [('x', (5, 3), torch.float32), ('n', (4,), torch.float32)])
+        {'x': ((5, 3), torch.float32), 'n': 4}
     """
     inputs = {a.name: a for a in model.plan.inputs.args}
     found: dict[str, Spec] = {}
@@ -139,6 +145,14 @@ def grown(program: ExportedProgram, specs: Mapping[str, Spec]) -> dict[str, Spec
 
     Returns:
         Specs of the same inputs at the new sizes; static sizes stay.
+
+    Example:
+        >>> from graphseq import Sequential
+        >>> from graphseq.export import export_program
+        >>> model = Sequential('x', [(torch.nn.Linear(3, 2), 'x -> x')])
+        >>> given = {'x': ((5, 3), torch.float32)}
+        >>> grown(export_program(model, **random_inputs(given, seed=0)), given)
+        {'x': ((11, 3), torch.float32)}
     """
     new = {symbol: 2 * hint + 1 for symbol, hint in symbol_hints(program).items()}
 

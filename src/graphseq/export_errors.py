@@ -49,6 +49,19 @@ def explain_export_error(model: Sequential, error: BaseException) -> None:
     Args:
         model: the model being exported.
         error: what ``torch.export`` raised.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> from torch_geometric.nn import global_mean_pool
+        >>> model = Sequential('x, batch', [(global_mean_pool, 'x, batch -> x')])
+        >>> try:
+        ...     torch.export.export(model, (torch.randn(4, 3), torch.tensor([0, 0, 1, 1])),
+        ...                         dynamic_shapes=({0: torch.export.Dim.AUTO},) * 2)
+        ... except Exception as error:
+        ...     explain_export_error(model, error)
+        ...     print(error.__notes__[-1].splitlines()[2])
+            header:     'x, batch, size=num_graphs -> x'
     """
     step = failing_step(model, error.__traceback__)
     data_dependent = isinstance(error, _data_dependent_types())
@@ -79,6 +92,16 @@ def failing_step(model: Sequential, tb: TracebackType | None) -> Step | None:
 
     Returns:
         The step, or ``None`` when the error was not raised inside a step.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.nn.ReLU(), 'x -> x'), torch.nn.Linear(3, 2)])
+        >>> try:
+        ...     model(torch.randn(2, 5))
+        ... except RuntimeError as error:
+        ...     failing_step(model, error.__traceback__).where
+        "step 1 ('module_1')"
     """
     code = getattr(type(model).forward, "__code__", None)
     line = None
@@ -106,6 +129,18 @@ def explain_onnx_error(model: Sequential | None, error: BaseException) -> None:
     Args:
         model: the model being exported, if known.
         error: what ``torch.onnx.export`` raised.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.special.zeta, 'x, x -> x')])
+        >>> from graphseq.export import export_program, save_program
+        >>> program = export_program(model, torch.rand(3) + 1)
+        >>> try:  # save_program calls explain_onnx_error
+        ...     save_program(program, 'never-written.onnx', model=model)
+        ... except Exception as error:
+        ...     print(error.__notes__[-1][:60])
+        graphseq: the ONNX translation failed in step 0 ('module_0')
     """
     node = _failing_node(error)
     code = getattr(type(model).forward, "__code__", None) if model is not None else None

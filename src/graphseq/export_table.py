@@ -203,6 +203,10 @@ def build(row: Row) -> Any:
 
     Returns:
         The model.
+
+    Example:
+        >>> build(rows()[0]).training
+        False
     """
     torch.manual_seed(0)
     return row.build().eval()
@@ -218,6 +222,10 @@ def inputs_for(model: Any, sizes: tuple[int, int, int], seed: int) -> dict[str, 
 
     Returns:
         Keyword inputs for the model.
+
+    Example:
+        >>> sorted(inputs_for(build(rows()[0]), (10, 30, 2), seed=0))
+        ['edge_index', 'x']
     """
     graph = make_graph(*sizes, seed=seed)
     return {name: graph[name] for name in model.plan.inputs.names}
@@ -253,6 +261,12 @@ def measure(row: Row, fmt: str, folder: Path) -> Result:
 
     Returns:
         ``Result(True)`` when it exports and matches eager on the other graph.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     measure(rows()[1], '.pt2', Path(tmp)).cell()
+        'yes'
     """
     model = build(row)
     example = inputs_for(model, EXAMPLE, seed=1)
@@ -282,6 +296,10 @@ def versions() -> str:
 
     Returns:
         Python, torch, torch_geometric, onnx, onnxscript and onnxruntime versions.
+
+    Example:
+        >>> versions().startswith('Python ')
+        True
     """
     import onnx
     import onnxruntime
