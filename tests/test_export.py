@@ -150,6 +150,17 @@ def test_a_pool_that_counts_graphs_points_to_size_num_graphs(tmp_path: Path):
     assert not (tmp_path / "pool.pt2").exists()
 
 
+def test_a_model_that_has_num_graphs_is_told_only_the_header():
+    model = Sequential("x, edge_index, batch, num_graphs: int", [
+        (global_mean_pool, "x, batch -> x"),
+    ])
+    with pytest.raises(GuardOnDataDependentSymNode) as info:
+        export_program(model, **inputs(model, *SMALL, seed=0))
+    hint = info.value.__notes__[-1]
+    assert "input args" not in hint
+    assert "header:     'x, batch, size=num_graphs -> x'" in hint
+
+
 def test_a_graph_norm_hint_uses_its_own_parameter_and_keeps_other_inputs():
     model = Sequential("x, edge_index, batch, scale: float = 1.0", [
         (GraphNorm(C), "x, batch -> x"),
