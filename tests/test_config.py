@@ -443,6 +443,9 @@ def test_round_trip_through_files(tmp_path: Path) -> None:
     assert "  args: [8, 16]\n" in text and "  header: '[x1, x2] -> x'\n" in text
     with pytest.raises(ValueError, match=r"\.yaml, \.yml or \.json"):
         save(model, tmp_path / "model.txt")
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(ValueError, match=r"folder\.yaml: is a folder; name a file in it"):
+        save(model, tmp_path / "folder.yaml")
 
 
 def test_typed_inputs_defaults_and_outputs_round_trip() -> None:

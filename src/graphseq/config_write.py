@@ -97,8 +97,8 @@ def save(config: Mapping[str, Any] | Described, path: str | os.PathLike[str]) ->
         The path written.
 
     Raises:
-        ValueError: The suffix is not ``.yaml``, ``.yml`` or ``.json``, or the model cannot
-            be described.
+        ValueError: The path is a folder, its suffix is not ``.yaml``, ``.yml`` or ``.json``,
+            or the model cannot be described.
 
     Example:
         >>> import tempfile, pathlib
@@ -110,8 +110,11 @@ def save(config: Mapping[str, Any] | Described, path: str | os.PathLike[str]) ->
         >>> from_config(path).to_config() == model.to_config()
         True
     """
-    data = config if isinstance(config, Mapping) else to_config(config)
     target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{target}: is a folder; name a file in it, such as "
+                         f"{target / 'model.yaml'}")
+    data = config if isinstance(config, Mapping) else to_config(config)
     suffix = target.suffix.lower()
     if suffix == ".json":
         text = json.dumps(data, indent=2) + "\n"
