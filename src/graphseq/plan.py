@@ -424,3 +424,84 @@ def slice_decls(steps: Sequence[Step]) -> tuple[StepDecl, ...]:
         else:
             decls.append(StepDecl(step.name, None, None, step.kind))
     return tuple(decls)
+
+
+# Selecting by dataflow ---------------------------------------------------------------------------
+
+
+def select(
+    plan: Plan, outputs: tuple[str, ...], inputs: tuple[str, ...] | None = None
+) -> tuple[InputArgs, tuple[Step, ...], tuple[StepDecl, ...]]:
+    """The steps that ``outputs`` need, walking the dataflow back from them.
+
+    A name bound more than once means its last binding. Given ``inputs``, the walk stops at
+    them: the new model starts from those values, as they are where a kept step reads them.
+
+    Args:
+        plan: The model's plan.
+        outputs: The values wanted.
+        inputs: The values to start from; by default the model's inputs that the kept steps
+            read.
+
+    Returns:
+        The new model's inputs, the kept steps, and their declarations (a headerless step
+        whose predecessor is not kept gets its header).
+
+    Raises:
+        HeaderError: An output is not defined, or cannot be computed from ``inputs``
+            (the missing names are listed).
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> h'),
+        ...                                   (torch.nn.ReLU(), 'x -> g')], outputs='h, g')
+        >>> [s.name for s in select(model.plan, ('h',))[1]]
+        ['module_0']
+    """
+    defined = set(plan.inputs.names) | {n for s in plan.steps for n in s.header.outs}
+    for name in outputs:
+        if name not in defined:
+            text = ", ".join(outputs)
+            raise HeaderError(
+                f"Outputs name {name!r}, which no input or step defines.",
+                text=text,
+                span=span_of(text, name),
+                hint=f"defined: {', '.join(sorted(defined))}.{did_you_mean(name, defined)}",
+                location=Location("outputs"),
+            )
+    given = set(inputs or ())
+    needed = set(outputs)  # the last bindings, even of a name among the inputs
+    kept: list[Step] = []
+    for step in reversed(plan.steps):
+        if needed.isdisjoint(step.header.outs):
+            continue
+        kept.append(step)
+        needed.difference_update(step.header.outs)
+        needed.update(n for n in step.header.reads if n not in given)
+    kept.reverse()
+    if inputs is None:
+        names = tuple(n for n in plan.inputs.names if n in needed)
+    else:
+        missing = sorted(needed - given)
+        if missing:
+            raise HeaderError(
+                f"Outputs {', '.join(outputs)!r} cannot be computed from the inputs "
+                f"{', '.join(inputs)!r}: they also need {', '.join(map(repr, missing))}.",
+                hint=f"add {', '.join(map(repr, missing))} to the inputs.",
+                location=Location("inputs"),
+            )
+        names = inputs
+    firsts = {a.name: a for a in plan.inputs.args}
+    rebound = {n for s in plan.steps for n in s.header.outs}
+    args = tuple(firsts[n] if n in firsts and (inputs is None or n not in rebound)
+                 else InputArg(n) for n in names)
+    ordered = tuple(a for a in args if not a.has_default) + tuple(a for a in args if a.has_default)
+    decls = []
+    for i, step in enumerate(kept):
+        follows = i > 0 and kept[i - 1].index == step.index - 1
+        if step.text is None and not follows:
+            decls.append(StepDecl(step.name, step.header, str(step.header), step.kind))
+        else:
+            decls.append(step.decl if step.text is not None else
+                         StepDecl(step.name, None, None, step.kind))
+    return InputArgs(ordered), tuple(kept), tuple(decls)

@@ -24,11 +24,11 @@ import torch
 
 from .binding import check_binding, params_of, plain_signature
 from .codegen import Variant, compile_forward, compile_stub, generate
-from .errors import Location
+from .errors import HeaderError, Location, step_label
 from .parsing import Header, InputArgs
-from .plan import Plan, StepDecl, build_plan, check_reads, slice_decls, slice_inputs
+from .plan import Plan, StepDecl, build_plan, check_reads, select, slice_decls, slice_inputs
 from .signature import Child, Signature, caller_namespace
-from .spec import ModelSpec, check, make_spec, make_steps
+from .spec import ModelSpec, check, make_outputs, make_spec, make_steps
 
 
 @dataclass(frozen=True)
@@ -611,6 +611,166 @@ class Sequential(torch.nn.Module):
         _warn_dead(plan, stacklevel=4)
         self._commit(spec, fns, plan)
 
+    # Surgery: operations on the plan's records, checked like the constructor --------------
+
+    def replace(
+        self, key: int | str, module: Callable[..., Any], header: str | None = None
+    ) -> Sequential:
+        """Put ``module`` in place of the step ``key`` names, keeping its name and header.
+
+        Args:
+            key: The step's name or index.
+            module: The new module or function.
+            header: A new header; by default the step's own (``None`` stays headerless).
+
+        Returns:
+            The model.
+
+        Raises:
+            HeaderError: The new child cannot take the header's arguments (or the new header
+                does not fit); the model is unchanged.
+            KeyError: No step has that name.
+            IndexError: The index is out of range.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 4), 'x -> x'), torch.nn.ReLU()])
+            >>> model.replace('module_1', torch.nn.ELU())[1]
+            ELU(alpha=1.0)
+        """
+        with self.__dict__["_lock"]:
+            index = self._index(key)
+            spec: ModelSpec = self.__dict__["_spec"]
+            old = spec.steps[index]
+            text = header if header is not None else old.text
+            made = make_steps([(old.name, module if text is None else (module, text))],
+                              _taken(type(self)), start=index,
+                              used={d.name for d in spec.steps} - {old.name})
+            if made.fault is not None:
+                raise made.fault
+            decls = spec.steps[:index] + tuple(made.decls) + spec.steps[index + 1:]
+            fns = list(self._children_in_order())
+            fns[index] = made.fns[0]
+            self._check_and_commit(_replace_steps(spec, decls), fns)
+        return self
+
+    def remove(self, key: int | str) -> Sequential:
+        """Remove the step ``key`` names; refused while a later step reads what only it writes.
+
+        Args:
+            key: The step's name or index.
+
+        Returns:
+            The model.
+
+        Raises:
+            HeaderError: A later step or an output needs what only this step writes, or it
+                is the last step; the model is unchanged.
+            KeyError: No step has that name.
+            IndexError: The index is out of range.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 4), 'x -> x'),
+            ...                          (torch.nn.Dropout(0.5), 'x -> x')])
+            >>> len(model.remove('module_1'))
+            1
+        """
+        with self.__dict__["_lock"]:
+            index = self._index(key)
+            spec: ModelSpec = self.__dict__["_spec"]
+            old = spec.steps[index]
+            at = Location("step", index, old.name)
+            if len(spec.steps) == 1:
+                raise HeaderError("cannot be removed: it is the model's only step.",
+                                  location=at)
+            decls = spec.steps[:index] + spec.steps[index + 1:]
+            fns = list(self._children_in_order())
+            del fns[index]
+            try:
+                self._check_and_commit(_replace_steps(spec, decls), fns)
+            except HeaderError as error:
+                raise HeaderError(
+                    f"cannot be removed: without it, {_lowered(error, index)}",
+                    text=error.text,
+                    span=error.span,
+                    hint=error.hint,
+                    location=at,
+                ) from None
+        return self
+
+    def __delitem__(self, key: int | str) -> None:
+        """``del model[key]``: :meth:`remove`."""
+        self.remove(key)
+
+    def submodel(
+        self, outputs: str | Iterable[str], inputs: str | Iterable[str] | None = None
+    ) -> Sequential:
+        """A new model over the same children, holding only the steps ``outputs`` need.
+
+        A name bound more than once means its last binding. By default the new model's
+        inputs are this model's inputs that those steps read; given ``inputs``, it starts
+        from those values instead (where the kept steps read them).
+
+        Args:
+            outputs: The values to return: ``'x1, x'`` or a list of names.
+            inputs: The values to start from: ``'h, edge_index'`` or a list of names.
+
+        Returns:
+            A new model of this model's class, sharing its children.
+
+        Raises:
+            HeaderError: An output is not defined, cannot be computed from ``inputs`` (the
+                missing names are listed), or needs no step.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 4), 'x -> h'),
+            ...                          (torch.nn.Linear(4, 2), 'h -> y')])
+            >>> model.submodel('h').plan.outputs, model.submodel('y', inputs='h').plan.inputs.names
+            (('h',), ('h',))
+        """
+        plan = self._ensure_plan()
+        wanted = make_outputs(outputs)
+        assert wanted is not None
+        given = _names_of(inputs) if inputs is not None else None
+        args, kept, decls = select(plan, wanted, given)
+        if not kept:
+            raise HeaderError(
+                f"Outputs {', '.join(wanted)!r} need no step: they are inputs already.",
+                location=Location("outputs"),
+            )
+        spec: ModelSpec = self.__dict__["_spec"]
+        return self._derived(args, decls, [self._child(s.name) for s in kept], wanted,
+                             spec.type_names)
+
+    def clone(self, fn: Callable[[str, Any], Any]) -> Sequential:
+        """A new model with the same headers and names, whose children are ``fn(name, child)``.
+
+        Returning ``child`` shares it. This is Keras's ``clone_model(clone_function=...)``:
+        swap every ``ReLU`` for ``ELU``, wrap each conv layer, or copy everything.
+
+        Args:
+            fn: Called once per step with its name and child; returns the new child.
+
+        Returns:
+            A new model of this model's class.
+
+        Raises:
+            HeaderError: A new child cannot take its step's arguments.
+
+        Example:
+            >>> model = Sequential('x', [(torch.nn.Linear(4, 4), 'x -> x'), torch.nn.ReLU()])
+            >>> elu = model.clone(lambda name, child: torch.nn.ELU()
+            ...                   if isinstance(child, torch.nn.ReLU) else child)
+            >>> elu[1], elu[0] is model[0]
+            (ELU(alpha=1.0), True)
+        """
+        plan = self._ensure_plan()
+        spec: ModelSpec = self.__dict__["_spec"]
+        decls = spec.steps
+        fns = [fn(d.name, self._child(d.name)) for d in decls]
+        made = make_steps([(d.name, f) for d, f in zip(decls, fns, strict=True)], _taken(
+            type(self)))  # checks each new child as an item (class, not callable)
+        return self._derived(plan.inputs, decls, made.fns, spec.outputs, spec.type_names)
+
 
 def _keeps_all_alive(tail: _Tail, header: Header, outputs: tuple[str, ...] | None) -> bool:
     """Whether a step added after ``tail`` leaves every step's results reaching an output."""
@@ -618,6 +778,27 @@ def _keeps_all_alive(tail: _Tail, header: Header, outputs: tuple[str, ...] | Non
         return not set(tail.last_outs).isdisjoint(header.reads)
     written = [o for o in header.outs if o in outputs]
     return bool(written) and all(o in header.reads or o not in tail.defined for o in written)
+
+
+def _lowered(error: HeaderError, removed: int) -> str:
+    """An error about a model without step ``removed``, numbered as in the model with it."""
+    where = error.where
+    at = error.location
+    if at is not None and at.label is not None and at.index is not None:
+        where = step_label(at.index + (at.index >= removed), at.name)
+    head = f"{where} {error.reason}" if where else error.reason
+    return head[:1].lower() + head[1:]
+
+
+def _names_of(names: str | Iterable[str]) -> tuple[str, ...]:
+    """Input names given as ``'h, edge_index'`` or a list (the outputs grammar)."""
+    try:
+        parsed = make_outputs(names)
+    except HeaderError as error:
+        raise HeaderError(error.reason.replace("Outputs", "Inputs", 1), text=error.text,
+                          span=error.span, location=Location("inputs")) from None
+    assert parsed is not None
+    return parsed
 
 
 def _replace_steps(spec: ModelSpec, steps: tuple[StepDecl, ...]) -> ModelSpec:

@@ -1,0 +1,208 @@
+"""Model surgery on the plan's records: submodel, replace, remove, clone, name slices."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch.nn import ELU, Dropout, Linear, ReLU
+from torch_geometric.nn import GCNConv
+
+from graphseq import HeaderError, Sequential, from_config, registry
+from graphseq.errors import Location
+from tests.models import graph
+
+
+def named_gcn() -> Sequential:
+    torch.manual_seed(0)
+    return Sequential("x, edge_index, batch", OrderedDict(
+        drop=(Dropout(0.5), "x -> x"),
+        conv1=(GCNConv(8, 16), "x, edge_index -> x1"),
+        act1=ReLU(),
+        conv2=(GCNConv(16, 16), "x1, edge_index -> x2"),
+        act2=ReLU(),
+        head=(Linear(16, 3), "x2 -> out"),
+    )).eval()
+
+
+def snapshot(model: Sequential) -> tuple:
+    return (repr(model), model.code, list(model.state_dict()), model.plan.outputs,
+            [c.name for c in model.headers])
+
+
+# submodel --------------------------------------------------------------------------------------
+
+
+def test_submodel_keeps_only_the_steps_its_outputs_need_and_shares_children():
+    model = named_gcn()
+    part = model.submodel("x1")
+    assert [c.name for c in part.headers] == ["drop", "conv1", "act1"]
+    assert part.conv1 is model.conv1
+    assert part.plan.inputs.names == ("x", "edge_index")  # batch is not read
+    g = graph()
+    with torch.no_grad():
+        expected = model.act1(model.conv1(g["x"], g["edge_index"]))
+        assert torch.equal(part(g["x"], g["edge_index"]), expected)
+
+
+def test_submodel_of_several_outputs_returns_them_in_order():
+    model = named_gcn()
+    part = model.submodel(["out", "x1"])
+    assert part.plan.outputs == ("out", "x1")
+    g = graph()
+    with torch.no_grad():
+        out, x1 = part(g["x"], g["edge_index"])
+        assert torch.equal(out, model(g["x"], g["edge_index"], g["batch"]))
+
+
+def test_submodel_from_given_inputs_starts_from_those_values():
+    model = named_gcn()
+    tail = model.submodel("out", inputs="x1, edge_index")
+    assert [c.name for c in tail.headers] == ["conv2", "act2", "head"]
+    g = graph()
+    with torch.no_grad():
+        x1 = model.act1(model.conv1(g["x"], g["edge_index"]))
+        assert torch.equal(tail(x1, g["edge_index"]), model(g["x"], g["edge_index"], g["batch"]))
+
+
+def test_submodel_lists_the_inputs_its_outputs_still_need():
+    with pytest.raises(HeaderError) as info:
+        named_gcn().submodel("out", inputs=["x1"])
+    assert "cannot be computed from the inputs 'x1': they also need 'edge_index'" in str(info.value)
+    assert info.value.location == Location("inputs")
+
+
+def test_submodel_of_an_unknown_value_suggests_the_nearest():
+    with pytest.raises(HeaderError, match="Did you mean 'out'"):
+        named_gcn().submodel("outt")
+
+
+def test_submodel_means_the_last_binding_of_a_name_bound_twice():
+    model = Sequential("x", [(Linear(4, 4), "x -> h"), (ReLU(), "h -> h"),
+                             (Linear(4, 2), "h -> y")])
+    part = model.submodel("h")
+    assert [c.name for c in part.headers] == ["module_0", "module_1"]
+
+
+def test_submodel_keeps_input_types_and_a_headerless_first_step_gets_its_header():
+    model = Sequential("x: Tensor, k: int = 2", [(lambda x, k: (x * k, x + k), "x, k -> a, b"),
+                                                  lambda a, b: (a * b, b)])
+    whole = model.submodel("b")
+    assert whole.signature.param_dict["k"].default == 2
+    part = model.submodel("a", inputs="a, b")
+    assert part.plan.steps[0].text == "a, b -> a, b"
+    assert torch.equal(part(torch.full((1,), 2.0), torch.full((1,), 3.0)), torch.full((1,), 6.0))
+
+
+# replace -------------------------------------------------------------------------------------
+
+
+def test_replace_keeps_the_name_and_header_and_checks_the_new_child():
+    model = named_gcn()
+    model.replace("act1", ELU())
+    assert isinstance(model.act1, ELU) and model.plan.steps[2].text is None
+    model.replace(5, Linear(16, 5))
+    g = graph()
+    with torch.no_grad():
+        assert model(g["x"], g["edge_index"], g["batch"]).shape == (6, 5)
+
+
+def test_a_rejected_replace_leaves_the_model_exactly_as_it_was():
+    model = named_gcn()
+    before = snapshot(model)
+    with pytest.raises(HeaderError, match="Linear cannot take"):
+        model.replace("conv2", Linear(16, 16))
+    with pytest.raises(HeaderError, match="reads 'nope'"):
+        model.replace("conv2", Linear(16, 16), "nope -> x2")
+    with pytest.raises(HeaderError, match="is a class"):
+        model.replace("act1", ReLU)
+    assert snapshot(model) == before
+    model.replace("conv2", Linear(16, 16), "x1 -> x2")
+    assert model.plan.steps[3].text == "x1 -> x2"
+
+
+# remove ------------------------------------------------------------------------------------------
+
+
+def test_remove_and_del_take_a_step_out_by_name_or_index():
+    model = named_gcn()
+    model.remove("drop")
+    del model[-1]
+    assert [c.name for c in model.headers] == ["conv1", "act1", "conv2", "act2"]
+    assert list(model.state_dict())[0].startswith("conv1.")
+    assert model.plan.outputs == ("x2",)
+
+
+def test_remove_is_refused_while_a_later_step_reads_what_only_it_writes():
+    model = named_gcn()
+    before = snapshot(model)
+    with pytest.raises(HeaderError) as info:
+        model.remove("conv1")
+    assert str(info.value).startswith(
+        "step 1 ('conv1') cannot be removed: without it, step 3 ('conv2') reads 'x1', "
+        "which is not defined yet.")
+    single = Sequential("x", [(ReLU(), "x -> y")])
+    with pytest.raises(HeaderError, match="only step"):
+        del single[0]
+    outputs = Sequential("x", [(ReLU(), "x -> y"), (ReLU(), "x -> h")], outputs="h, y")
+    with pytest.raises(HeaderError, match="cannot be removed: without it, outputs name 'h'"):
+        outputs.remove(1)
+    assert snapshot(model) == before
+
+
+# clone -------------------------------------------------------------------------------------------
+
+
+def test_clone_applies_a_function_to_every_child():
+    model = named_gcn()
+    elu = model.clone(lambda name, child: ELU() if isinstance(child, ReLU) else child)
+    assert isinstance(elu.act1, ELU) and isinstance(elu.act2, ELU)
+    assert elu.conv1 is model.conv1 and isinstance(model.act1, ReLU)
+    assert [c.text for c in elu.plan.steps] == [c.text for c in model.plan.steps]
+    deep = model.clone(lambda name, child: copy.deepcopy(child))
+    assert deep.conv1 is not model.conv1
+    g = graph()
+    with torch.no_grad():
+        assert torch.equal(deep(g["x"], g["edge_index"], g["batch"]),
+                           model(g["x"], g["edge_index"], g["batch"]))
+
+
+def test_clone_checks_the_new_children():
+    with pytest.raises(HeaderError, match="Linear cannot take"):
+        named_gcn().clone(lambda name, child: Linear(8, 16) if name == "conv1" else child)
+
+
+# name slices ----------------------------------------------------------------------------------
+
+
+def test_a_slice_by_names_includes_both_ends():
+    model = named_gcn()
+    part = model["conv1":"act2"]
+    assert [c.name for c in part.headers] == ["conv1", "act1", "conv2", "act2"]
+    assert [c.name for c in model[:"conv1"].headers] == ["drop", "conv1"]
+    with pytest.raises(KeyError):
+        model["conv1":"nope"]
+
+
+# edited models work with the tools --------------------------------------------------------------
+
+
+def test_edited_models_summarize_draw_pickle_and_write_configs():
+    torch.manual_seed(0)
+    model = Sequential("x, edge_index", OrderedDict(
+        conv1=(registry.build("GCNConv", 8, 16), "x, edge_index -> h"),
+        act=registry.build("ReLU"),
+        conv2=(registry.build("GCNConv", 16, 4), "h, edge_index -> y"),
+    ))
+    for edited in (model.submodel("h"), model.clone(lambda n, c: c), model["act":"conv2"]):
+        assert "Total params" in edited.summary()
+        assert edited.to_dot().startswith("digraph") and "flowchart" in edited.to_mermaid()
+        again = pickle.loads(pickle.dumps(edited))
+        assert again.code == edited.code
+        rebuilt = from_config(edited.to_config())
+        assert rebuilt.to_config() == edited.to_config()
+    model.replace("act", registry.build("ELU"))
+    assert from_config(model.to_config()).to_config() == model.to_config()
