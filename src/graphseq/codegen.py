@@ -55,6 +55,7 @@ class Code:
     names: Mapping[str, str]  # helper role ("modules", "functions", ...) -> its name in source
     factory: str = ""  # ``def make(helpers):`` around the forward: what is compiled
     helpers: tuple[str, ...] = ()  # the roles the factory takes, in order
+    lines: tuple[str, ...] = ()  # ``factory`` as linecache holds it
 
 
 class _Namespace:
@@ -202,7 +203,7 @@ def generate(plan: Plan, variant: Variant = "eager") -> Code:
         if p.default is not inspect.Parameter.empty
     )
     return Code(text.source, filename, namespace, text.line_to_step, annotations, defaults,
-                text.names, text.factory, text.helpers)
+                text.names, text.factory, text.helpers, text.lines)
 
 
 def helper_values(plan: Plan, code: Code, variant: Variant) -> dict[str, Any]:
@@ -238,6 +239,7 @@ class _Text:
     names: dict[str, str]
     factory: str
     helpers: tuple[str, ...]
+    lines: tuple[str, ...]
 
 
 _TEXTS: SizedCache[_Text] = SizedCache(max_weight=8_000_000)  # weight: characters of source
@@ -295,8 +297,9 @@ def _write(plan: Plan, variant: Variant) -> _Text:
     factory = [f"def make({', '.join(names[r] for r in helpers)}):"]
     factory += ["    " + line for line in lines]
     factory.append("    return forward")
-    return _Text("\n".join(lines) + "\n", line_to_step, names, "\n".join(factory) + "\n",
-                 helpers)
+    made = "\n".join(factory) + "\n"
+    return _Text("\n".join(lines) + "\n", line_to_step, names, made, helpers,
+                 tuple(made.splitlines(True)))
 
 
 def compile_forward(code: Code, plan: Plan | None = None, variant: Variant = "eager",
@@ -327,12 +330,7 @@ def compile_forward(code: Code, plan: Plan | None = None, variant: Variant = "ea
     fn: types.FunctionType = scope["make"](*(values.get(r) for r in code.helpers))
     fn.__annotations__ = dict(code.annotations)
     fn.__defaults__ = code.defaults or None
-    linecache.cache[code.filename] = (
-        len(code.factory),
-        None,
-        code.factory.splitlines(True),
-        code.filename,
-    )
+    linecache.cache[code.filename] = (len(code.factory), None, list(code.lines), code.filename)
     weakref.finalize(fn, linecache.cache.pop, code.filename, None)
     return fn
 

@@ -48,6 +48,13 @@ class Header:
     args: tuple[Arg, ...]
     outs: tuple[str, ...]
 
+    def __hash__(self) -> int:  # headers are cache keys: hash once
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.args, self.outs))
+
     @cached_property
     def reads(self) -> tuple[str, ...]:
         """The names this header reads, each once, in order of first use."""
@@ -93,6 +100,13 @@ class InputArgs:
 
     args: tuple[InputArg, ...]
     return_repr: str | None = None
+
+    def __hash__(self) -> int:  # input args are cache keys: hash once
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.args, self.return_repr))
 
     @property
     def names(self) -> tuple[str, ...]:

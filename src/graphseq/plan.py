@@ -12,7 +12,7 @@ import importlib
 import types
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .cache import SizedCache
 from .errors import HeaderError, Location, did_you_mean, span_of, step_label
@@ -24,8 +24,7 @@ INPUT = -1
 """The producer index of a model input."""
 
 
-@dataclass(frozen=True)
-class StepDecl:
+class StepDecl(NamedTuple):
     """One step as declared: its name, header record, header text and kind.
 
     ``header`` is ``None`` for a headerless step, which reads and rebinds what the step
@@ -213,7 +212,7 @@ def build_plan(
         (['x -> h', 'h -> h'], ('x',))
     """
     decls = tuple(decls)
-    key = (inputs, decls, outputs)
+    key = _Key((inputs, decls, outputs))
     flow = _FLOWS.get(key)
     if flow is None:
         flow = _dataflow(inputs.names, decls, outputs)
@@ -221,6 +220,22 @@ def build_plan(
     steps, out_names, out_sources, dead = flow
     return Plan(inputs, signature, steps, out_names, outputs is not None, type_names or {},
                 out_sources, dead, key)
+
+
+class _Key:
+    """A cache key whose hash is computed once (it is looked up several times per build)."""
+
+    __slots__ = ("value", "_hash")
+
+    def __init__(self, value: tuple[Any, ...]) -> None:
+        self.value = value
+        self._hash = hash(value)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self._hash == other._hash and self.value == other.value
 
 
 def resolved_headers(decls: Sequence[StepDecl]) -> list[Header]:

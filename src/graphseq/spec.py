@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .binding import check_binding, params_of
+from .cache import SizedCache
 from .errors import HeaderError, Location, step_label
 from .parsing import InputArgs, parse_header, parse_input_args, parse_outputs
 from .plan import Kind, Plan, StepDecl, build_plan, pickle_names, resolved_headers, unpickle_names
@@ -155,15 +156,20 @@ def check_step_name(name: Any, index: int, taken: Container[str]) -> str:
         >>> check_step_name('conv-1', 0, ())
         'conv-1'
     """
-    at = Location("step", index, name if isinstance(name, str) else None, "name")
-    where = step_label(index, name)
     if not isinstance(name, str):
         raise HeaderError(
-            f"has a name that is not a str ({type(name).__name__}).", where=where, location=at
+            f"has a name that is not a str ({type(name).__name__}).",
+            where=step_label(index, name),
+            location=Location("step", index, None, "name"),
         )
-    normal = unicodedata.normalize("NFKC", name)
-    if normal.isidentifier():
-        name = normal
+    if name.isidentifier() and name.isascii() and name not in taken:
+        return name  # the common case, checked cheaply
+    at = Location("step", index, name, "name")
+    where = step_label(index, name)
+    if not name.isascii():
+        normal = unicodedata.normalize("NFKC", name)
+        if normal.isidentifier():
+            name = normal
     problem = None
     if not name:
         problem = "is named '', and a step name cannot be empty."
@@ -237,7 +243,6 @@ def split_item(item: Any, index: int, name: str) -> tuple[Callable[..., Any], st
         >>> split_item((torch.nn.ReLU(), 'x -> x'), 0, 'act')
         (ReLU(), 'x -> x')
     """
-    at = Location("step", index, name, "module")
     text: Any = None
     if isinstance(item, tuple | list):
         if len(item) == 1:
@@ -247,18 +252,19 @@ def split_item(item: Any, index: int, name: str) -> tuple[Callable[..., Any], st
         else:
             raise HeaderError(
                 f"is a tuple of {len(item)} items; expected (module, header) or (module,).",
-                location=at,
+                location=Location("step", index, name, "module"),
             )
     if isinstance(item, type) and issubclass(item, torch.nn.Module):
         call = f"{item.__name__}()" if _makes_without_args(item) else f"{item.__name__}(...)"
         raise HeaderError(
             f"is not a module instance: `{item.__name__}` is a class; did you mean `{call}`?",
             hint=f"pass an instance, such as ({call}, 'x -> x').",
-            location=at,
+            location=Location("step", index, name, "module"),
         )
     if not callable(item):
         raise HeaderError(
-            f"is not callable (got {type(item).__name__}: {item!r:.60}).", location=at
+            f"is not callable (got {type(item).__name__}: {item!r:.60}).",
+            location=Location("step", index, name, "module"),
         )
     if text is not None and not isinstance(text, str):
         raise HeaderError(
@@ -345,6 +351,9 @@ def make_steps(items: Sequence[Item], taken: Container[str], start: int = 0,
     return Made(decls, fns)
 
 
+_BOUND: SizedCache[bool] = SizedCache(max_weight=50_000)  # plans whose callables bind, by facts
+
+
 def check(spec: ModelSpec, fns: Sequence[Callable[..., Any]],
           fault: HeaderError | None = None) -> Plan:
     """Build ``spec``'s plan and check each step's binding; the first fault in step order.
@@ -381,11 +390,16 @@ def check(spec: ModelSpec, fns: Sequence[Callable[..., Any]],
         if error.reason.startswith("reuses"):
             raise error
         stop = error.location.index or 0
-    steps = plan.steps if plan is not None else None
-    headers = [s.header for s in steps] if steps is not None else resolved_headers(spec.steps)
-    for i, (decl, header) in enumerate(zip(spec.steps[:stop], headers, strict=False)):
-        check_binding(fns[i], params_of(fns[i]), header, decl.text,
-                      Location("step", i, decl.name, "header"))
+    params = [params_of(fn) for fn in fns[:stop]]
+    bound = (plan.key, *params) if plan is not None and error is None else None
+    if bound is None or _BOUND.get(bound) is None:
+        steps = plan.steps if plan is not None else None
+        headers = [s.header for s in steps] if steps is not None else resolved_headers(spec.steps)
+        for i, (decl, header) in enumerate(zip(spec.steps[:stop], headers, strict=False)):
+            check_binding(fns[i], params[i], header, decl.text,
+                          Location("step", i, decl.name, "header"))
+        if bound is not None:
+            _BOUND.put(bound, True, len(params))
     if error is not None:
         raise error
     if fault is not None:
