@@ -119,12 +119,17 @@ def test_version_agrees_everywhere():
     assert released and released[0] == project["version"], "newest CHANGELOG release"
 
 
-def test_cli_reference_has_a_section_per_command():
+def _hooks():
     sys.path.insert(0, str(DOCS / "hooks"))
     try:
         import graphseq_docs
     finally:
         sys.path.remove(str(DOCS / "hooks"))
+    return graphseq_docs
+
+
+def test_cli_reference_has_a_section_per_command():
+    graphseq_docs = _hooks()
     from graphseq import cli
 
     text = graphseq_docs.cli_reference()
@@ -132,3 +137,11 @@ def test_cli_reference_has_a_section_per_command():
     assert commands
     for name in commands:
         assert f"## `graphseq {name}`\n\n```text\nusage: graphseq {name} " in text
+
+
+def test_every_mistake_in_the_header_page_raises_a_header_error():
+    graphseq_docs = _hooks()
+    assert len(graphseq_docs.MISTAKES) >= 20
+    for title, code in graphseq_docs.MISTAKES:
+        shown = graphseq_docs.run_mistake(code)
+        assert shown.startswith("HeaderError: "), f"{title}: {shown}"

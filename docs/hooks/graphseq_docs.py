@@ -244,7 +244,7 @@ Sequential('x1, x2', [
 Sequential('x', [
     (Linear(16, 16), 'x -> [x1, x2]'),
 ])"""),
-    ("The same output twice", """\
+    ("A header that writes a name twice", """\
 Sequential('x', [
     (Linear(16, 16), 'x -> y, y'),
 ])"""),
@@ -264,6 +264,19 @@ Sequential('x, edge_index, w', [
 Sequential('x, edge_index', [
     GCNConv(16, 32),
 ])"""),
+    ("A class where an instance belongs", """\
+Sequential('x', [
+    (Linear(16, 16), 'x -> x'),
+    ReLU,
+])"""),
+    ("A step name with a dot", """\
+Sequential('x', {
+    'conv.1': (Linear(16, 16), 'x -> x'),
+})"""),
+    ("A step name the model already uses", """\
+Sequential('x', {
+    'forward': (Linear(16, 16), 'x -> x'),
+})"""),
     ("Input args: the same input twice", """\
 Sequential('x, edge_index, x', [
     (GCNConv(16, 32), 'x, edge_index -> x'),
@@ -288,6 +301,14 @@ Sequential('', [
 Sequential('x, edge_index', [
     (GCNConv(16, 32), 'x, edge_index -> x1'),
 ], outputs='x1, x2')"""),
+    ("Outputs that repeat a name", """\
+Sequential('x', [
+    (Linear(16, 16), 'x -> y'),
+], outputs='y, y')"""),
+    ("A header where outputs belong", """\
+Sequential('x', [
+    (Linear(16, 16), 'x -> y'),
+], outputs='y -> z')"""),
 ]
 
 
@@ -299,6 +320,7 @@ def run_mistake(code: str) -> str:
         exec(compile(code, "<example>", "exec"), namespace)
     except Exception as error:  # the point of the example: show what it raises
         return f"{type(error).__name__}: {error}"
+    log.warning("header-errors: this example raised nothing:\n%s", code)  # fails --strict
     return "(no error: graphseq accepts this)"
 
 
