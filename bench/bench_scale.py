@@ -325,7 +325,11 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--classes", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (1 is steadier on a loaded machine)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.nodes, args.edges, args.seeds, args.batches, args.repeat = 20_000, 200_000, 64, 3, 2
         args.compile_batches = 12
