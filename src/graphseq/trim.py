@@ -22,7 +22,12 @@ way, so they line up. Seed rows and all gradients equal the untrimmed model's fo
 message to a node depends only on that node's in-edges (SAGE, GraphConv, GIN, GAT, ...).
 
 The generated ``forward`` only gains a branch taken when the keywords are given; the trimmed
-call runs :func:`run`. See ``docs/scale.md`` for the rules and how to override them.
+call runs :func:`run`, which interprets the program step by step. The program is data, not
+generated source, on purpose: source made at build time would cost every build, and source
+made on the first trimmed call would need ``exec``, which ``torch.compile`` cannot trace (a
+graph break). ``torch.compile`` takes the program as a constant instead
+(``assume_constant_result``) and traces :func:`run` like any Python. See ``docs/scale.md`` for
+the rules and how to override them.
 """
 
 from __future__ import annotations
