@@ -171,7 +171,7 @@ class StepProgram(NamedTuple):
 
     name: str
     module: bool
-    args: tuple[tuple[str | None, str, tuple[tuple[str, int, int], ...]], ...]
+    args: tuple[tuple[str | None, str, tuple[tuple[str, int, int, int], ...]], ...]
     outs: tuple[str, ...]
     release: tuple[str, ...]
     level: int
@@ -185,7 +185,7 @@ class Program(NamedTuple):
 
     inputs: tuple[str, ...]
     steps: tuple[StepProgram, ...]
-    outputs: tuple[tuple[str, int, int], ...]
+    outputs: tuple[tuple[str, int, int, int], ...]
     depth: int  # the deepest level a value is cut to: the batch needs at least this many hops
     checks: tuple[tuple[str, int], ...]  # inputs whose size must match the per-hop totals
     kinds: tuple[tuple[str, str], ...]  # (value, kind) in order of definition, for explain()
@@ -434,8 +434,8 @@ def analyze(
     final = [(name, current[name]) for name in plan.outputs]
     out_level = max((rows[v] for _, v in final), default=0)
     outputs = tuple(_cut(n, kinds.of(v), rows[v], out_level) for n, v in final)
-    cut_levels = [lvl for s in steps for a in s.args for _, code, lvl in a[2] if code != _KEEP]
-    cut_levels += [lvl for _, code, lvl in outputs if code != _KEEP]
+    cut_levels = [lvl for s in steps for a in s.args for _, code, lvl, _ in a[2] if code != _KEEP]
+    cut_levels += [lvl for _, code, lvl, _ in outputs if code != _KEEP]
     checks = tuple((n, _CODE[k]) for v, n in enumerate(plan.inputs.names)  # inputs come first
                    if (k := kinds.of(v)) in _CODE)
     if layers == 0 and error is None:
@@ -452,10 +452,11 @@ def analyze(
     )
 
 
-def _cut(name: str, kind: Kind, rows: int, level: int) -> tuple[str, int, int]:
+def _cut(name: str, kind: Kind, rows: int, level: int) -> tuple[str, int, int, int]:
+    """What to do with a value of ``rows`` when a step at ``level`` reads it."""
     if kind in _CODE and rows < level:
-        return name, _CODE[kind], level
-    return name, _KEEP, level
+        return name, _CODE[kind], level, rows
+    return name, _KEEP, level, rows
 
 
 def explain(model: Sequential) -> str:
@@ -484,7 +485,7 @@ def explain(model: Sequential) -> str:
     lines = []
     for step in prog.steps:
         role = "layer" if step.layer else _role(model._child(step.name))
-        cut = [n for _, _, items in step.args for n, code, _ in items if code != _KEEP]
+        cut = [n for _, _, items in step.args for n, code, _, _ in items if code != _KEEP]
         text = f", cuts {', '.join(dict.fromkeys(cut))}" if cut else ""
         if not cut and not step.layer:
             text = " (cuts nothing)"
@@ -557,10 +558,12 @@ def trim_branch(plan: Plan, runner: str) -> list[str]:
 # The trimmed call ---------------------------------------------------------------------------
 
 
-def _counts(
-    nodes: Any, edges: Any, prog: Program
-) -> tuple[list[int], list[int]]:
-    """Nodes and edges kept at each level ``0 .. prog.depth``."""
+def _counts(nodes: Any, edges: Any, prog: Program) -> tuple[list[int], list[int], int, int]:
+    """Nodes and edges dropped by each level ``0 .. prog.depth``, and the totals.
+
+    Cuts are written as PyG's ``trim_to_layer`` writes them, relative to a value's own size
+    (``x.size(0) - dropped``), which gives ``torch.compile`` the same size expressions.
+    """
     if nodes is None or edges is None:
         missing = "num_sampled_nodes_per_hop" if nodes is None else "num_sampled_edges_per_hop"
         raise TrimError(f"'{missing}' needs to be given as well: trimming takes both counts.")
@@ -583,31 +586,29 @@ def _counts(
             f"this model trims {prog.depth} times along its deepest path, but the batch was "
             f"sampled with {hops} hop(s); sample at least {prog.depth} hops."
         )
-    node_total = [0]
-    for count in nodes:
-        node_total.append(node_total[-1] + count)
-    edge_total = [0]
-    for count in edges:
-        edge_total.append(edge_total[-1] + count)
-    return ([node_total[hops + 1 - level] for level in range(prog.depth + 1)],
-            [edge_total[hops - level] for level in range(prog.depth + 1)])
+    node_drop, edge_drop = [0], [0]
+    for level in range(1, prog.depth + 1):
+        node_drop.append(node_drop[-1] + nodes[-level])
+        edge_drop.append(edge_drop[-1] + edges[-level])
+    return node_drop, edge_drop, sum(nodes), sum(edges)
 
 
-def _value(env: dict[str, Any], item: tuple[str, int, int], nodes: Sequence[int],
+def _value(env: dict[str, Any], item: tuple[str, int, int, int], nodes: Sequence[int],
            edges: Sequence[int]) -> Any:
-    name, code, level = item
+    """The value ``item`` names, cut from the level its rows have to the reader's level."""
+    name, code, level, rows = item
     value = env[name]
     if code == _KEEP or not isinstance(value, Tensor):
         return value
     if code == _NODE:
-        return value.narrow(0, 0, nodes[level])
+        return value.narrow(0, 0, value.size(0) - (nodes[level] - nodes[rows]))
     if code == _EDGE:
-        return value.narrow(0, 0, edges[level])
-    return _cut_index(value, edges[level], nodes[level])
+        return value.narrow(0, 0, value.size(0) - (edges[level] - edges[rows]))
+    return _cut_index(value, edges[level] - edges[rows], nodes[level] - nodes[rows])
 
 
-def _cut_index(edge_index: Tensor, num_edges: int, num_nodes: int) -> Tensor:
-    edge_index = edge_index.narrow(1, 0, num_edges)
+def _cut_index(edge_index: Tensor, drop_edges: int, drop_nodes: int) -> Tensor:
+    edge_index = edge_index.narrow(1, 0, edge_index.size(1) - drop_edges)
     if not torch.compiler.is_compiling():
         try:
             from torch_geometric import EdgeIndex
@@ -615,8 +616,8 @@ def _cut_index(edge_index: Tensor, num_edges: int, num_nodes: int) -> Tensor:
             return edge_index
         if isinstance(edge_index, EdgeIndex):
             rows, cols = edge_index.sparse_size()
-            edge_index.sparse_resize_(None if rows is None else num_nodes,
-                                      None if cols is None else num_nodes)
+            edge_index.sparse_resize_(None if rows is None else rows - drop_nodes,
+                                      None if cols is None else cols - drop_nodes)
     return edge_index
 
 
@@ -674,20 +675,20 @@ def run(model: Sequential, args: tuple[Any, ...], nodes: Any, edges: Any) -> Any
     if prog.error is not None:
         raise TrimError(f"cannot trim this model: {prog.error}. "
                         "See graphseq.trim.explain(model), mark() and set_kinds().")
-    node_counts, edge_counts = _counts(nodes, edges, prog)
+    node_drop, edge_drop, node_total, edge_total = _counts(nodes, edges, prog)
     env = dict(zip(prog.inputs, args, strict=True))
     if not torch.compiler.is_compiling():
-        _check(prog, env, node_counts[0], edge_counts[0])
+        _check(prog, env, node_total, edge_total)
     modules = model._modules
     for step in prog.steps:
         positional = []
         keywords = {}
         for keyword, pack, items in step.args:
             if pack:
-                values = [_value(env, item, node_counts, edge_counts) for item in items]
+                values = [_value(env, item, node_drop, edge_drop) for item in items]
                 value: Any = tuple(values) if pack == "tuple" else values
             else:
-                value = _value(env, items[0], node_counts, edge_counts)
+                value = _value(env, items[0], node_drop, edge_drop)
             if keyword is None:
                 positional.append(value)
             else:
@@ -706,7 +707,7 @@ def run(model: Sequential, args: tuple[Any, ...], nodes: Any, edges: Any) -> Any
             env.update(_unpack(out, step))
         for name in step.release:
             env.pop(name, None)
-    results = [_value(env, item, node_counts, edge_counts) for item in prog.outputs]
+    results = [_value(env, item, node_drop, edge_drop) for item in prog.outputs]
     return results[0] if len(results) == 1 else tuple(results)
 
 
