@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import multiprocessing
 import pickle
+import sys
 import threading
 from collections.abc import Iterator
 from multiprocessing.pool import Pool
@@ -191,6 +192,8 @@ def test_a_thread_calling_the_model_sees_it_whole_while_another_edits_it() -> No
             assert bool((out == out[0]).all())
 
     thread = threading.Thread(target=reader)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so that a torn state would be seen
     thread.start()
     try:
         for i in range(300):
@@ -201,6 +204,7 @@ def test_a_thread_calling_the_model_sees_it_whole_while_another_edits_it() -> No
     finally:
         stop.set()
         thread.join()
+        sys.setswitchinterval(interval)
     assert errors == []
     assert seen and all(v == int(v) and 0 <= v <= 200 for v in seen)
     assert float(model(x)[0]) == 200.0
