@@ -47,7 +47,20 @@ class CommandError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``graphseq`` command line; the exit status."""
+    """Run the ``graphseq`` command line, as ``graphseq`` or ``python -m graphseq`` does.
+
+    Args:
+        argv: The arguments after the program name; by default ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 on success, 1 when the command fails (one line on stderr), 2 for
+        a wrong command line, 130 when interrupted.
+
+    Example:
+        >>> from graphseq.cli import main
+        >>> main(['check', 'no-such-file.yaml'])
+        1
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -231,6 +244,15 @@ def parse_input(text: str) -> tuple[str, tuple[int, ...], torch.dtype]:
     >>> from graphseq.cli import parse_input
     >>> parse_input('edge_index=2x156')
     ('edge_index', (2, 156), torch.int64)
+
+    Args:
+        text: ``NAME=SHAPE[:DTYPE]``, sizes joined by ``x``.
+
+    Returns:
+        ``(name, shape, dtype)``.
+
+    Raises:
+        argparse.ArgumentTypeError: ``text`` is not of that form, or names no torch dtype.
     """
     name, eq, rest = text.partition("=")
     if not eq or not name.isidentifier():

@@ -128,6 +128,7 @@ class StepConfig:
 
     @property
     def where(self) -> str:
+        """Where the step is in the config, as messages show it: ``steps[2] ('conv2')``."""
         return f"steps[{self.index}] ({show(self.name)})"
 
 

@@ -110,6 +110,7 @@ class InputArgs:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The input names, in order."""
         return tuple(a.name for a in self.args)
 
     def __str__(self) -> str:

@@ -100,6 +100,20 @@ def register(
     >>> registry.build('Scale', 2.0).factor
     2.0
     >>> registry.unregister('Scale')
+
+    Args:
+        name: The name configs use, an identifier or dotted identifiers.
+        factory: An ``nn.Module`` class or any callable that makes one; or, with
+            ``function=True``, the function that is the step itself.
+        function: ``factory`` is itself the step, called with the step's header arguments.
+        replace: Replace another object already registered under ``name``.
+
+    Returns:
+        ``factory``, unchanged.
+
+    Raises:
+        ValueError: ``name`` is not an identifier, or is taken and ``replace`` is false.
+        TypeError: ``factory`` is not callable.
     """
     if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
         raise ValueError(f"registry names are identifiers, such as 'MyConv' (got {name!r})")
@@ -116,7 +130,14 @@ def register(
 
 
 def unregister(name: str) -> None:
-    """Remove ``name`` from the registry (a ``KeyError`` if it is not there)."""
+    """Remove ``name`` from the registry.
+
+    Args:
+        name: A registered name.
+
+    Raises:
+        KeyError: ``name`` is not registered.
+    """
     _load_defaults()
     del _entries[name]
 
@@ -127,13 +148,23 @@ def names() -> list[str]:
     >>> from graphseq import registry
     >>> {'Linear', 'ReLU', 'GCNConv', 'global_mean_pool'} <= set(registry.names())
     True
+
+    Returns:
+        Every name a config's ``module`` can use without ``allow_imports``.
     """
     _load_defaults()
     return sorted(_entries)
 
 
 def contains(name: str) -> bool:
-    """Whether ``name`` is registered."""
+    """Whether ``name`` is registered.
+
+    Args:
+        name: A name, such as ``'GCNConv'``.
+
+    Returns:
+        ``True`` if ``name`` is registered.
+    """
     _load_defaults()
     return name in _entries
 
@@ -148,12 +179,31 @@ def get(name: str) -> Callable[..., Any]:
     Traceback (most recent call last):
       ...
     ValueError: unknown module 'GCNConf'. Did you mean 'GCNConv', 'GCN2Conv' or 'RGCNConv'?
+
+    Args:
+        name: A registered name.
+
+    Returns:
+        The factory (such as the ``GCNConv`` class) or the function.
+
+    Raises:
+        ValueError: ``name`` is not registered; the message suggests the closest names.
     """
     return _lookup(name).obj
 
 
 def kind(name: str) -> Kind:
-    """``'factory'`` or ``'function'`` (see :func:`register`)."""
+    """Whether ``name`` makes a step (``'factory'``) or is one (``'function'``).
+
+    Args:
+        name: A registered name.
+
+    Returns:
+        ``'factory'`` or ``'function'`` (see :func:`register`).
+
+    Raises:
+        ValueError: ``name`` is not registered.
+    """
     return _lookup(name).kind
 
 
@@ -270,6 +320,15 @@ def record(module: Any, name: str, args: Any = (), kwargs: Any = None) -> Any:
     >>> lin = registry.record(torch.nn.Linear(4, 2), 'Linear', [4, 2])
     >>> registry.describe(lin)
     ('Linear', [4, 2], {})
+
+    Args:
+        module: The module made.
+        name: The registered name it was made from.
+        args: The positional arguments it was made with.
+        kwargs: The keyword arguments it was made with.
+
+    Returns:
+        ``module``, now carrying the record.
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"{name!r} made {type(module).__name__}, not a torch.nn.Module")
@@ -295,7 +354,14 @@ def describe(obj: Any) -> tuple[str, list[Any], dict[str, Any]] | None:
 
 
 def name_of(obj: Any) -> str | None:
-    """The name under which ``obj`` is registered (bare names first), or ``None``."""
+    """The name under which ``obj`` is registered (bare names first), or ``None``.
+
+    Args:
+        obj: A class or function.
+
+    Returns:
+        The shortest registered name for ``obj``, or ``None`` if it is not registered.
+    """
     _load_defaults()
     found = [name for name, entry in _entries.items() if entry.obj is obj]
     if not found:

@@ -395,6 +395,12 @@ class Sequential(torch.nn.Module):
     def to_dot(self, direction: str = "TB") -> str:
         """Graphviz DOT source of the dataflow, top to bottom (or ``direction='LR'``).
 
+        Args:
+            direction: ``'TB'`` (top to bottom) or ``'LR'`` (left to right).
+
+        Returns:
+            The DOT text; after ``summary(...)`` with example inputs, edges carry shapes.
+
         Example:
             >>> Sequential('x', [(torch.nn.ReLU(), 'x -> y')]).to_dot().startswith('digraph')
             True
@@ -407,6 +413,12 @@ class Sequential(torch.nn.Module):
     def to_mermaid(self, direction: str = "TB") -> str:
         """A Mermaid flowchart of the dataflow, ready to paste into Markdown.
 
+        Args:
+            direction: ``'TB'`` (top to bottom) or ``'LR'`` (left to right).
+
+        Returns:
+            The flowchart text, for a ```` ```mermaid ```` block.
+
         Example:
             >>> Sequential('x', [(torch.nn.ReLU(), 'x -> y')]).to_mermaid().split()[0]
             'flowchart'
@@ -417,13 +429,32 @@ class Sequential(torch.nn.Module):
         return to_mermaid(plan, self.children_by_name(), self.recorded_shapes(), direction)
 
     def draw(self, path: str | os.PathLike[str]) -> Path:
-        """Render the diagram to SVG or PNG (by suffix) with Graphviz's ``dot``."""
+        """Render the diagram to SVG or PNG (by suffix) with Graphviz's ``dot``.
+
+        Args:
+            path: The file to write, ending in ``.svg`` or ``.png``.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ValueError: ``path`` has another suffix.
+            graphseq.viz.GraphvizNotFoundError: Graphviz's ``dot`` is not installed; the
+                message says how to install it.
+        """
         from .viz import draw
 
         return draw(self.to_dot(), path)
 
     def to_config(self) -> dict[str, Any]:
-        """The model as a config dict that ``graphseq.from_config`` builds back."""
+        """The model as a config dict that ``graphseq.from_config`` builds back.
+
+        Returns:
+            The config in normal form: ``inputs``, ``outputs`` when explicit, ``steps``.
+
+        Raises:
+            ValueError: A step was not made from the registry, so it cannot be described.
+        """
         from .config import to_config
 
         return to_config(self)
