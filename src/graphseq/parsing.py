@@ -125,6 +125,16 @@ def split(content: str, sep: str) -> list[str]:
 
     >>> split('x, Tuple[Tensor, Tensor], y', ',')
     ['x', 'Tuple[Tensor, Tensor]', 'y']
+
+    Args:
+        content: The text to split.
+        sep: A one-character separator.
+
+    Returns:
+        The stripped parts.
+
+    Raises:
+        ValueError: ``sep`` is not one character.
     """
     if len(sep) != 1:
         raise ValueError(f"split() expects a one-character separator (got {sep!r})")
@@ -299,6 +309,15 @@ def parse_header(text: str) -> Header:
 
     >>> str(parse_header('[x1, x2], batch=b -> out'))
     '[x1, x2], batch=b -> out'
+
+    Args:
+        text: A step's header.
+
+    Returns:
+        Its arguments (names, packs and keywords) and its outputs.
+
+    Raises:
+        HeaderError: ``text`` is not a valid header; the message points at the fault.
     """
     arrows = text.count("->")
     if arrows != 1:
@@ -408,6 +427,15 @@ def parse_input_args(text: str) -> InputArgs:
 
     >>> parse_input_args('x, edge_weight: OptTensor = None').names
     ('x', 'edge_weight')
+
+    Args:
+        text: A model's input args, with optional types, literal defaults and return type.
+
+    Returns:
+        The inputs and the return annotation.
+
+    Raises:
+        HeaderError: ``text`` is not valid; the message points at the fault.
     """
     arrows = _arrows(text)
     if len(arrows) > 1:

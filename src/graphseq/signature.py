@@ -90,6 +90,14 @@ def eval_type(value: Any, globals: Mapping[str, Any] | None = None) -> Any:
 
     >>> eval_type('Optional[Tensor]', {})
     typing.Optional[torch.Tensor]
+
+    Args:
+        value: A type string such as ``'Optional[Tensor]'``, or a type.
+        globals: Extra names to look types up in, after ``typing``, ``torch`` and PyG's
+            typing aliases.
+
+    Returns:
+        The type, or ``value`` itself when it is not a string.
     """
     namespace = globals or {}
     return _eval(value, lambda name: lookup(name, namespace))

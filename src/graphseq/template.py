@@ -17,6 +17,15 @@ def module_from_template(
     The module is cached in ``sys.modules`` under ``module_name``. Unlike the reference, the
     rendered source lives in memory (``linecache`` serves it to tracebacks) and no file is
     written: ``tmp_dirname`` is accepted for compatibility and ignored.
+
+    Args:
+        module_name: The name of the module to make (its key in ``sys.modules``).
+        template_path: The path of a Jinja2 template of Python source.
+        tmp_dirname: Ignored; the reference writes the module there.
+        **kwargs: The template's variables.
+
+    Returns:
+        The imported module.
     """
     cached = sys.modules.get(module_name)
     if cached is not None:
