@@ -36,6 +36,7 @@ from typing import Any, Literal
 from .cache import SizedCache
 from .plan import Plan, Step
 from .trim import EDGES, NODES, trim_branch, trimmable  # trimming (issue 10)
+from .trim import run as trim_run  # trimming (issue 10)
 
 Variant = Literal["eager", "script", "summary"]
 
@@ -207,7 +208,7 @@ def generate(plan: Plan, variant: Variant = "eager") -> Code:
 
 
 def helper_values(plan: Plan, code: Code, variant: Variant) -> dict[str, Any]:
-    """The helpers every variant binds itself: ``Exception`` and the step-note adder.
+    """The helpers every variant binds itself: ``Exception``, the step-note adder, the trimmed call.
 
     Args:
         plan: The plan ``code`` was generated from.
@@ -221,11 +222,13 @@ def helper_values(plan: Plan, code: Code, variant: Variant) -> dict[str, Any]:
         >>> import graphseq, torch
         >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
         >>> sorted(helper_values(model.plan, generate(model.plan), 'eager'))
-        ['exception', 'note']
+        ['exception', 'note', 'trim']
     """
     values: dict[str, Any] = {}
     if "exception" in code.names:
         values["exception"] = Exception
+    if "trim" in code.names:  # trimming (issue 10)
+        values["trim"] = trim_run
     if "note" in code.names:
         during = " during summary()" if variant == "summary" else ""
         values["note"] = _note_adder(plan, code.filename, code.line_to_step, during)
@@ -271,11 +274,15 @@ def _write(plan: Plan, variant: Variant) -> _Text:
         names["exception"] = fresh("Error")
         names["error"] = fresh("error")
         names["note"] = fresh("add_step_note")
-    helpers = tuple(r for r in ("modules", "functions", "exception", "note") if r in names)
     trim = variant == "eager" and trimmable(plan)  # trimming (issue 10)
+    if trim:
+        names["trim"] = fresh("trim_run")
+    helpers = tuple(
+        r for r in ("modules", "functions", "exception", "note", "trim") if r in names
+    )
     lines = [signature_line(plan, first, keywords=(NODES, EDGES) if trim else ())]
     if trim:  # trimming (issue 10)
-        lines += trim_branch(plan, fresh("trim_run"))
+        lines += trim_branch(plan, names["trim"])
     line_to_step: dict[int, int] = {}
     indent = "    "
     if variant != "script":

@@ -548,9 +548,7 @@ def trim_branch(plan: Plan, runner: str) -> list[str]:
     args = f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
     return [
         f"    if {NODES} is not None or {EDGES} is not None:",
-        # Imported here, not a global of the generated module: torch.compile inlines this
-        # forward and would have to import the generated module to guard a global.
-        f"        from graphseq.trim import run as {runner}",
+        # ``runner`` is bound in the forward's closure (codegen's helpers), not a global.
         f"        return {runner}(self, {args}, {NODES}, {EDGES})",
     ]
 
