@@ -242,3 +242,20 @@ def test_bad_outputs_raise_a_header_error_naming_them(outputs, message):
         Sequential("x", [(ReLU(), "x -> y")], outputs=outputs)
     assert str(info.value).startswith(message)
     assert info.value.location == Location("outputs")
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Sequential("", [(ReLU(), "x -> x")]),
+        lambda: Sequential("   ", [(ReLU(), "x -> x")]),
+        lambda: Sequential("x", [(ReLU(), "x -> x")], outputs=""),
+    ],
+    ids=["empty inputs", "blank inputs", "empty outputs"],
+)
+def test_empty_text_gets_a_one_line_message_without_a_blank_context_line(build):
+    with pytest.raises(HeaderError) as info:
+        build()
+    message = str(info.value)
+    assert "empty" in message
+    assert all(line.strip() for line in message.splitlines()), repr(message)

@@ -141,7 +141,7 @@ class HeaderError(ValueError):
     def _render(self) -> str:
         head = f"{self.where} {self.reason}" if self.where else self.reason
         lines = [head if head.startswith("step ") else head[:1].upper() + head[1:]]
-        if self.text is not None:
+        if self.text is not None and self.text.strip():  # an empty text shows nothing
             lines.append(f"    {self.text.translate(_VISIBLE)}")
             if self.span is not None:
                 start, end = self.span
