@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import types
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -300,16 +300,7 @@ def _dataflow(inputs: tuple[str, ...], decls: tuple[StepDecl, ...],
             producer[name] = i
 
     out_names = headers[-1].outs if outputs is None else outputs
-    for name in out_names:
-        if name not in producer:
-            text = ", ".join(out_names)
-            raise HeaderError(
-                f"Outputs name {name!r}, which no input or step defines.",
-                text=text,
-                span=span_of(text, name),
-                hint=f"defined: {', '.join(producer)}.{did_you_mean(name, producer)}",
-                location=Location("outputs"),
-            )
+    _check_outputs(out_names, producer)
     steps, dead = _lifetimes(decls, headers, sources, out_names)
     return steps, out_names, tuple(producer[n] for n in out_names), dead
 
@@ -474,16 +465,7 @@ def select(
         ['module_0']
     """
     defined = set(plan.inputs.names) | {n for s in plan.steps for n in s.header.outs}
-    for name in outputs:
-        if name not in defined:
-            text = ", ".join(outputs)
-            raise HeaderError(
-                f"Outputs name {name!r}, which no input or step defines.",
-                text=text,
-                span=span_of(text, name),
-                hint=f"defined: {', '.join(sorted(defined))}.{did_you_mean(name, defined)}",
-                location=Location("outputs"),
-            )
+    _check_outputs(outputs, sorted(defined))
     given = set(inputs or ())
     needed = set(outputs)  # the last bindings, even of a name among the inputs
     kept: list[Step] = []
@@ -520,3 +502,17 @@ def select(
             decls.append(step.decl if step.text is not None else
                          StepDecl(step.name, None, None, step.kind))
     return InputArgs(ordered), tuple(kept), tuple(decls)
+
+
+def _check_outputs(outputs: Sequence[str], defined: Collection[str]) -> None:
+    """Raise the outputs error for the first of ``outputs`` not in ``defined`` (listed in order)."""
+    for name in outputs:
+        if name not in defined:
+            text = ", ".join(outputs)
+            raise HeaderError(
+                f"Outputs name {name!r}, which no input or step defines.",
+                text=text,
+                span=span_of(text, name),
+                hint=f"defined: {', '.join(defined)}.{did_you_mean(name, defined)}",
+                location=Location("outputs"),
+            )
