@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -78,3 +79,16 @@ def jk_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     x = torch.randn(10, 16, generator=gen)
     edge_index = torch.randint(0, 10, (2, 30), generator=gen)
     return x, edge_index, torch.tensor([0] * 5 + [1] * 5)
+
+
+def named_gcn() -> Sequential:
+    """A named GCN whose steps read ``x``, ``x1`` and ``x2`` and return ``out`` (eval mode)."""
+    torch.manual_seed(0)
+    return Sequential("x, edge_index, batch", OrderedDict(
+        drop=(Dropout(0.5), "x -> x"),
+        conv1=(GCNConv(8, 16), "x, edge_index -> x1"),
+        act1=ReLU(),
+        conv2=(GCNConv(16, 16), "x1, edge_index -> x2"),
+        act2=ReLU(),
+        head=(Linear(16, 3), "x2 -> out"),
+    )).eval()

@@ -11,19 +11,7 @@ from torch.nn import Dropout, Linear, ReLU
 from torch_geometric.nn import GCNConv
 
 from graphseq import HeaderError, Sequential
-from tests.models import graph, jk_steps
-
-
-def named_gcn() -> Sequential:
-    torch.manual_seed(0)
-    return Sequential("x, edge_index, batch", OrderedDict(
-        drop=(Dropout(0.5), "x -> x"),
-        conv1=(GCNConv(8, 16), "x, edge_index -> x1"),
-        act1=ReLU(),
-        conv2=(GCNConv(16, 16), "x1, edge_index -> x2"),
-        act2=ReLU(),
-        head=(Linear(16, 3), "x2 -> out"),
-    )).eval()
+from tests.models import graph, jk_steps, named_gcn
 
 
 def test_select_a_step_by_name():

@@ -8,24 +8,11 @@ from collections import OrderedDict
 
 import pytest
 import torch
-from torch.nn import ELU, Dropout, Linear, ReLU
-from torch_geometric.nn import GCNConv
+from torch.nn import ELU, Linear, ReLU
 
 from graphseq import HeaderError, Sequential, from_config, registry
 from graphseq.errors import Location
-from tests.models import graph
-
-
-def named_gcn() -> Sequential:
-    torch.manual_seed(0)
-    return Sequential("x, edge_index, batch", OrderedDict(
-        drop=(Dropout(0.5), "x -> x"),
-        conv1=(GCNConv(8, 16), "x, edge_index -> x1"),
-        act1=ReLU(),
-        conv2=(GCNConv(16, 16), "x1, edge_index -> x2"),
-        act2=ReLU(),
-        head=(Linear(16, 3), "x2 -> out"),
-    )).eval()
+from tests.models import graph, named_gcn
 
 
 def snapshot(model: Sequential) -> tuple:
