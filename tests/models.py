@@ -92,3 +92,26 @@ def named_gcn() -> Sequential:
         act2=ReLU(),
         head=(Linear(16, 3), "x2 -> out"),
     )).eval()
+
+
+def freeing_steps() -> tuple[list[Any], dict[str, Any]]:
+    """Steps for ``Sequential("x", ...)`` whose last one records whether ``big`` was freed.
+
+    ``refs["freed"]`` says whether ``big`` was gone when the last step ran.
+    """
+    import gc
+    import weakref
+
+    refs: dict[str, Any] = {}
+
+    def produce(x: torch.Tensor) -> torch.Tensor:
+        out = x * 2
+        refs["big"] = weakref.ref(out)
+        return out
+
+    def probe(s: torch.Tensor) -> torch.Tensor:
+        gc.collect()
+        refs["freed"] = refs["big"]() is None
+        return s
+
+    return [(produce, "x -> big"), (lambda big: big.sum(), "big -> s"), (probe, "s -> s")], refs

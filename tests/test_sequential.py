@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import inspect
 import linecache
 import textwrap
 import threading
-import weakref
 from collections import OrderedDict
 from typing import Optional
 
@@ -19,7 +17,7 @@ from torch.nn import Identity, Linear, ReLU
 from torch_geometric.nn import GCNConv, MessagePassing
 
 from graphseq import Child, HeaderError, Parameter, Sequential, Signature
-from tests.models import gcn_steps, graph, jk_steps, rich_steps
+from tests.models import freeing_steps, gcn_steps, graph, jk_steps, rich_steps
 
 
 def hand_gcn(steps, x, edge_index):
@@ -148,20 +146,8 @@ def test_intermediate_values_are_released_at_their_last_use():
 
 
 def test_intermediates_are_actually_freed_during_forward():
-    refs: dict = {}
-
-    def produce(x):
-        out = x * 2
-        refs["big"] = weakref.ref(out)
-        return out
-
-    def probe(s):
-        gc.collect()
-        refs["freed"] = refs["big"]() is None
-        return s
-
-    model = Sequential("x", [(produce, "x -> big"), (lambda big: big.sum(), "big -> s"),
-                             (probe, "s -> s")])
+    steps, refs = freeing_steps()
+    model = Sequential("x", steps)
     model(torch.ones(1000))
     assert refs["freed"] is True
 

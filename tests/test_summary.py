@@ -14,7 +14,7 @@ from torch_geometric.nn import GCNConv
 import graphseq
 import graphseq.summary
 from graphseq.summary import INPUT, describe, short_repr
-from tests.models import jk_inputs, jk_model
+from tests.models import freeing_steps, jk_inputs, jk_model
 
 
 def rows(table: str) -> dict[int, str]:
@@ -247,23 +247,8 @@ def test_docstring_examples_of_summary_run() -> None:
 
 def test_summary_frees_each_value_at_its_last_use_and_keeps_only_shapes() -> None:
     """Issue 7, item 15: summary holds no more values than forward does."""
-    import gc
-    import weakref
-
-    refs: dict = {}
-
-    def produce(x):
-        out = x * 2
-        refs["big"] = weakref.ref(out)
-        return out
-
-    def probe(s):
-        gc.collect()
-        refs["freed"] = refs["big"]() is None
-        return s
-
-    model = graphseq.Sequential("x", [(produce, "x -> big"), (lambda big: big.sum(), "big -> s"),
-                                      (probe, "s -> s")])
+    steps, refs = freeing_steps()
+    model = graphseq.Sequential("x", steps)
     model.summary(torch.ones(1000))
     assert refs["freed"] is True
     assert refs["big"]() is None
