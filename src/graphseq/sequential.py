@@ -12,32 +12,21 @@ from __future__ import annotations
 import inspect
 import os
 import threading
-import unicodedata
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
 
 import torch
 
-from .binding import check_binding, params_of, plain_signature
+from . import surgery
+from .binding import plain_signature
 from .codegen import Variant, compile_forward, compile_stub, generate
-from .errors import HeaderError, Location, step_label
-from .parsing import Header, InputArgs
-from .plan import Plan, StepDecl, build_plan, check_reads, select, slice_decls, slice_inputs
+from .parsing import InputArgs
+from .plan import Plan, build_plan
 from .signature import Child, Signature, caller_namespace
-from .spec import ModelSpec, check, make_outputs, make_spec, make_steps
-
-
-@dataclass(frozen=True)
-class _Tail:
-    """What checking one more step at the end needs: names used, values defined, last outs."""
-
-    names: frozenset[str]
-    defined: dict[str, None]  # in order of definition, for messages
-    last_outs: tuple[str, ...]
+from .spec import ModelSpec, make_spec
 
 
 class Sequential(torch.nn.Module):
@@ -104,7 +93,7 @@ class Sequential(torch.nn.Module):
     # State: one swap per edit ---------------------------------------------------------------
 
     def _commit(self, spec: ModelSpec, fns: list[Callable[..., Any]], plan: Plan | None,
-                tail: _Tail | None = None) -> None:
+                tail: surgery.Tail | None = None) -> None:
         """Hold ``fns`` as the steps of ``spec`` and install a forward for them."""
         old: ModelSpec | None = self.__dict__.get("_spec")
         old_names = {d.name for d in old.steps} if old is not None else set()
@@ -239,7 +228,7 @@ class Sequential(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         """Reset the parameters of every child that can."""
-        for child in self._children_in_order():
+        for child in self._fns():
             reset = getattr(child, "reset_parameters", None)
             if callable(reset):
                 reset()
@@ -252,9 +241,9 @@ class Sequential(torch.nn.Module):
         spec: ModelSpec = self.__dict__["_spec"]
         return [d.name for d in spec.steps]
 
-    def _children_in_order(self) -> Iterator[Callable[..., Any]]:
-        for name in self._names():
-            yield self._child(name)
+    def _fns(self) -> list[Callable[..., Any]]:
+        """The steps' callables, in step order (what :mod:`graphseq.surgery` edits)."""
+        return [self._child(name) for name in self._names()]
 
     def _child(self, name: str) -> Callable[..., Any]:
         if name in self._modules:
@@ -277,19 +266,7 @@ class Sequential(torch.nn.Module):
 
     def _index(self, key: int | str) -> int:
         """The index of the step ``key`` names (an index or a step name)."""
-        names = self._names()
-        if isinstance(key, str):
-            normal = unicodedata.normalize("NFKC", key)  # as Python reads attribute names
-            if normal.isidentifier():
-                key = normal
-            if key in names:
-                return names.index(key)
-            raise KeyError(f"no step named {key!r}; steps: {names}")
-        if isinstance(key, bool) or not isinstance(key, int):
-            raise TypeError(f"steps are selected by name or index, not {type(key).__name__}")
-        if not -len(names) <= key < len(names):
-            raise IndexError(f"step index {key} is out of range for {len(names)} steps")
-        return key % len(names)
+        return surgery.step_index(self._names(), key)
 
     @overload
     def __getitem__(self, idx: int | str) -> Callable[..., Any]: ...
@@ -302,36 +279,16 @@ class Sequential(torch.nn.Module):
         return self._child(self._names()[self._index(idx)])
 
     def _slice(self, idx: slice) -> Sequential:
-        plan = self._ensure_plan()
-        if isinstance(idx.start, str) or isinstance(idx.stop, str):
-            if idx.step is not None:
-                raise ValueError("a slice by step names takes no stride")
-            start = 0 if idx.start is None else self._index(idx.start)
-            stop = len(plan.steps) if idx.stop is None else self._index(idx.stop) + 1
-        else:
-            start, stop, stride = idx.indices(len(plan.steps))
-            if stride != 1:
-                raise ValueError("a Sequential can only be sliced with step 1")
-        steps = plan.steps[start:stop]
-        if not steps:
-            raise ValueError(f"slice {idx} of a {len(plan.steps)}-step model has no steps")
         spec: ModelSpec = self.__dict__["_spec"]
-        inputs = slice_inputs(plan, steps)
-        decls = slice_decls(steps)
-        return self._derived(inputs, decls, [self._child(s.name) for s in steps], None,
-                             spec.type_names)
+        return self._derived(surgery.slice_model(spec, self._ensure_plan(), self._fns(), idx))
 
-    def _derived(self, inputs: InputArgs, decls: Iterable[StepDecl],
-                 fns: list[Callable[..., Any]], outputs: tuple[str, ...] | None,
-                 namespace: Mapping[str, Any]) -> Sequential:
-        """A new model of this model's class from records, checked like the constructor."""
+    def _derived(self, edit: surgery.Edit) -> Sequential:
+        """A new model of this model's class holding ``edit``."""
         cls: type[Sequential] = _user_class(type(self))
         model = cls.__new__(cls)
         torch.nn.Module.__init__(model)
-        spec = _spec_from(inputs, tuple(decls), outputs, namespace)
-        plan = check(spec, fns)
-        _warn_dead(plan)
-        model._commit(spec, fns, plan)
+        _warn_dead(edit.plan)
+        model._commit(edit.spec, edit.fns, edit.plan)
         return model
 
     def __repr__(self) -> str:
@@ -543,7 +500,7 @@ class Sequential(torch.nn.Module):
         at = index if index >= 0 else max(0, size + index)
         if at >= size:
             return self._append_items([item])
-        return self._edit(min(at, size), [item], 0)
+        return self._insert_items(at, [item])
 
     def extend(self, steps: Iterable[Any]) -> Sequential:
         """Append several ``module`` or ``(module, header)`` items at once.
@@ -572,30 +529,15 @@ class Sequential(torch.nn.Module):
         """
         with self.__dict__["_lock"]:
             spec: ModelSpec = self.__dict__["_spec"]
-            tail = self._tail_of_steps()
-            made = make_steps([(None, item) for item in items], _taken(type(self)),
-                              start=len(spec.steps), used=tail.names)
-            for offset, decl in enumerate(made.decls):
-                header = decl.header or Header.passthrough(tail.last_outs)
-                at = Location("step", len(spec.steps) + offset, decl.name, "header")
-                if decl.header is not None:
-                    check_reads(header, decl.text, tail.defined, at)
-                fn = made.fns[offset]
-                check_binding(fn, params_of(fn), header, decl.text, at)
-                if not _keeps_all_alive(tail, header, spec.outputs):
-                    return self._edit(len(spec.steps), items, 0)
-                defined = dict(tail.defined)
-                defined.update(dict.fromkeys(header.outs))
-                tail = _Tail(tail.names | {decl.name}, defined, header.outs)
-            if made.fault is not None:
-                raise made.fault
-            self._commit_appended(_replace_steps(spec, spec.steps + tuple(made.decls)),
-                                  made.decls, made.fns, tail)
+            appended = surgery.append(spec, self._current_tail(), items, _taken(type(self)))
+            if appended is None:
+                return self._insert_items(len(spec.steps), items)
+            self._commit_appended(appended)
         return self
 
-    def _commit_appended(self, spec: ModelSpec, decls: list[StepDecl],
-                         fns: list[Callable[..., Any]], tail: _Tail) -> None:
+    def _commit_appended(self, appended: surgery.Appended) -> None:
         """:meth:`_commit` for steps added at the end: copies, no pass over the old steps."""
+        spec, decls, fns, tail = appended
         state = self.__dict__
         modules = dict(state["_modules"])
         functions = dict(state["_functions"])
@@ -610,37 +552,24 @@ class Sequential(torch.nn.Module):
         state.update(_spec=spec, _plan=None, _tail=tail, _functions=functions, _modules=modules)
         self.__class__ = cls  # the one switch readers see (a stub builds under the lock)
 
-    def _tail_of_steps(self) -> _Tail:
-        tail: _Tail | None = self.__dict__.get("_tail")
+    def _current_tail(self) -> surgery.Tail:
+        tail: surgery.Tail | None = self.__dict__.get("_tail")
         if tail is None:
-            plan = self._ensure_plan()
-            defined = dict.fromkeys(plan.inputs.names)
-            for step in plan.steps:
-                defined.update(dict.fromkeys(step.header.outs))
-            tail = _Tail(frozenset(s.name for s in plan.steps), defined,
-                         plan.steps[-1].header.outs)
+            tail = surgery.tail_of(self._ensure_plan())
             self.__dict__["_tail"] = tail
         return tail
 
-    def _edit(self, index: int, items: list[Any], remove: int) -> Sequential:
-        """Replace ``remove`` steps at ``index`` by new ``items``; check it all, then swap."""
+    def _insert_items(self, index: int, items: list[Any]) -> Sequential:
+        """Add ``items`` before step ``index``; check the whole model, then swap."""
         with self.__dict__["_lock"]:
             spec: ModelSpec = self.__dict__["_spec"]
-            fns = list(self._children_in_order())
-            kept = spec.steps[:index] + spec.steps[index + remove:]
-            made = make_steps([(None, item) for item in items], _taken(type(self)),
-                              start=index, used={d.name for d in kept})
-            if made.fault is not None:
-                raise made.fault
-            decls = spec.steps[:index] + tuple(made.decls) + spec.steps[index + remove:]
-            fns = fns[:index] + made.fns + fns[index + remove:]
-            self._check_and_commit(_replace_steps(spec, decls), fns)
+            self._commit_edit(surgery.insert(spec, self._fns(), index, items, _taken(type(self))))
         return self
 
-    def _check_and_commit(self, spec: ModelSpec, fns: list[Callable[..., Any]]) -> None:
-        plan = check(spec, fns)
-        _warn_dead(plan, stacklevel=4)
-        self._commit(spec, fns, plan)
+    def _commit_edit(self, edit: surgery.Edit) -> None:
+        """Commit a checked edit (warning of steps whose results reach no output)."""
+        _warn_dead(edit.plan, stacklevel=4)
+        self._commit(edit.spec, edit.fns, edit.plan)
 
     # Surgery: operations on the plan's records, checked like the constructor --------------
 
@@ -669,19 +598,10 @@ class Sequential(torch.nn.Module):
             ELU(alpha=1.0)
         """
         with self.__dict__["_lock"]:
-            index = self._index(key)
             spec: ModelSpec = self.__dict__["_spec"]
-            old = spec.steps[index]
-            text = header if header is not None else old.text
-            made = make_steps([(old.name, module if text is None else (module, text))],
-                              _taken(type(self)), start=index,
-                              used={d.name for d in spec.steps} - {old.name})
-            if made.fault is not None:
-                raise made.fault
-            decls = spec.steps[:index] + tuple(made.decls) + spec.steps[index + 1:]
-            fns = list(self._children_in_order())
-            fns[index] = made.fns[0]
-            self._check_and_commit(_replace_steps(spec, decls), fns)
+            edit = surgery.replace(spec, self._fns(), self._index(key), module, header,
+                                   _taken(type(self)))
+            self._commit_edit(edit)
         return self
 
     def remove(self, key: int | str) -> Sequential:
@@ -706,26 +626,8 @@ class Sequential(torch.nn.Module):
             1
         """
         with self.__dict__["_lock"]:
-            index = self._index(key)
             spec: ModelSpec = self.__dict__["_spec"]
-            old = spec.steps[index]
-            at = Location("step", index, old.name)
-            if len(spec.steps) == 1:
-                raise HeaderError("cannot be removed: it is the model's only step.",
-                                  location=at)
-            decls = spec.steps[:index] + spec.steps[index + 1:]
-            fns = list(self._children_in_order())
-            del fns[index]
-            try:
-                self._check_and_commit(_replace_steps(spec, decls), fns)
-            except HeaderError as error:
-                raise HeaderError(
-                    f"cannot be removed: without it, {_lowered(error, index)}",
-                    text=error.text,
-                    span=error.span,
-                    hint=error.hint,
-                    location=at,
-                ) from None
+            self._commit_edit(surgery.remove(spec, self._fns(), self._index(key)))
         return self
 
     def __delitem__(self, key: int | str) -> None:
@@ -758,19 +660,9 @@ class Sequential(torch.nn.Module):
             >>> model.submodel('h').plan.outputs, model.submodel('y', inputs='h').plan.inputs.names
             (('h',), ('h',))
         """
-        plan = self._ensure_plan()
-        wanted = make_outputs(outputs)
-        assert wanted is not None
-        given = _names_of(inputs) if inputs is not None else None
-        args, kept, decls = select(plan, wanted, given)
-        if not kept:
-            raise HeaderError(
-                f"Outputs {', '.join(wanted)!r} need no step: they are inputs already.",
-                location=Location("outputs"),
-            )
         spec: ModelSpec = self.__dict__["_spec"]
-        return self._derived(args, decls, [self._child(s.name) for s in kept], wanted,
-                             spec.type_names)
+        plan = self._ensure_plan()
+        return self._derived(surgery.submodel(spec, plan, self._fns(), outputs, inputs))
 
     def clone(self, fn: Callable[[str, Any], Any]) -> Sequential:
         """A new model with the same headers and names, whose children are ``fn(name, child)``.
@@ -794,54 +686,8 @@ class Sequential(torch.nn.Module):
             >>> elu[1], elu[0] is model[0]
             (ELU(alpha=1.0), True)
         """
-        plan = self._ensure_plan()
         spec: ModelSpec = self.__dict__["_spec"]
-        decls = spec.steps
-        fns = [fn(d.name, self._child(d.name)) for d in decls]
-        made = make_steps([(d.name, f) for d, f in zip(decls, fns, strict=True)], _taken(
-            type(self)))  # checks each new child as an item (class, not callable)
-        return self._derived(plan.inputs, decls, made.fns, spec.outputs, spec.type_names)
-
-
-def _keeps_all_alive(tail: _Tail, header: Header, outputs: tuple[str, ...] | None) -> bool:
-    """Whether a step added after ``tail`` leaves every step's results reaching an output."""
-    if outputs is None:  # the new step's outputs become the model's: it must read the old ones
-        return not set(tail.last_outs).isdisjoint(header.reads)
-    written = [o for o in header.outs if o in outputs]
-    return bool(written) and all(o in header.reads or o not in tail.defined for o in written)
-
-
-def _lowered(error: HeaderError, removed: int) -> str:
-    """An error about a model without step ``removed``, numbered as in the model with it."""
-    where = error.where
-    at = error.location
-    if at is not None and at.label is not None and at.index is not None:
-        where = step_label(at.index + (at.index >= removed), at.name)
-    head = f"{where} {error.reason}" if where else error.reason
-    return head[:1].lower() + head[1:]
-
-
-def _names_of(names: str | Iterable[str]) -> tuple[str, ...]:
-    """Input names given as ``'h, edge_index'`` or a list (the outputs grammar)."""
-    try:
-        parsed = make_outputs(names)
-    except HeaderError as error:
-        raise HeaderError(error.reason.replace("Outputs", "Inputs", 1), text=error.text,
-                          span=error.span, location=Location("inputs")) from None
-    assert parsed is not None
-    return parsed
-
-
-def _replace_steps(spec: ModelSpec, steps: tuple[StepDecl, ...]) -> ModelSpec:
-    return ModelSpec(spec.inputs, spec.signature, steps, spec.outputs, spec.type_names)
-
-
-def _spec_from(inputs: InputArgs, decls: tuple[StepDecl, ...], outputs: tuple[str, ...] | None,
-               namespace: Mapping[str, Any]) -> ModelSpec:
-    from .spec import make_inputs
-
-    inputs, signature, names = make_inputs(inputs, namespace)
-    return ModelSpec(inputs, signature, decls, outputs, names)
+        return self._derived(surgery.clone(spec, self._fns(), fn, _taken(type(self))))
 
 
 def _warn_dead(plan: Plan, stacklevel: int = 3) -> None:
