@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch.nn import ELU, Linear, ReLU
 
-from graphseq import HeaderError, Sequential, from_config, registry
+from graphseq import HeaderError, Sequential, from_config, registry, surgery
 from graphseq.errors import Location
+from graphseq.spec import make_spec
 from tests.models import graph, named_gcn
 
 
@@ -193,3 +194,44 @@ def test_edited_models_summarize_draw_pickle_and_write_configs():
         assert rebuilt.to_config() == edited.to_config()
     model.replace("act", registry.build("ELU"))
     assert from_config(model.to_config()).to_config() == model.to_config()
+
+
+# the record operations themselves (graphseq.surgery) --------------------------------------------
+
+
+def test_record_operations_return_checked_records_and_leave_their_inputs_as_they_were():
+    spec, plan, fns = make_spec("x", [(Linear(4, 4), "x -> h"), (ReLU(), "h -> h"),
+                                      (Linear(4, 2), "h -> y")])
+    given = list(fns)
+    edits = {
+        "insert": surgery.insert(spec, fns, 1, [(ELU(), "h -> h")], ()),
+        "replace": surgery.replace(spec, fns, 1, ELU(), None, ()),
+        "remove": surgery.remove(spec, fns, 1),
+        "slice": surgery.slice_model(spec, plan, fns, slice("module_1", None)),
+        "submodel": surgery.submodel(spec, plan, fns, "h"),
+        "clone": surgery.clone(spec, fns, lambda name, child: child, ()),
+    }
+    assert {k: [s.name for s in e.plan.steps] for k, e in edits.items()} == {
+        "insert": ["module_0", "module_3", "module_1", "module_2"],
+        "replace": ["module_0", "module_1", "module_2"],
+        "remove": ["module_0", "module_2"],
+        "slice": ["module_1", "module_2"],
+        "submodel": ["module_0", "module_1"],
+        "clone": ["module_0", "module_1", "module_2"],
+    }
+    assert all(len(e.fns) == len(e.spec.steps) for e in edits.values())
+    assert fns == given and [d.name for d in spec.steps] == ["module_0", "module_1", "module_2"]
+    with pytest.raises(HeaderError, match="step 0 .* cannot be removed: without it, step 1"):
+        surgery.remove(spec, fns, 0)
+    assert fns == given
+
+
+def test_appending_on_the_tail_alone_defers_a_step_that_would_leave_others_dead():
+    spec, plan, fns = make_spec("x", [(Linear(4, 4), "x -> h"), (ReLU(), "h -> y")])
+    tail = surgery.tail_of(plan)
+    appended = surgery.append(spec, tail, [(ELU(), "y -> y")], ())
+    assert appended is not None and appended.tail.last_outs == ("y",)
+    assert [d.name for d in appended.spec.steps] == ["module_0", "module_1", "module_2"]
+    assert surgery.append(spec, tail, [(ELU(), "h -> z")], ()) is None  # y would reach nothing
+    with pytest.raises(HeaderError, match="reads 'nope'"):
+        surgery.append(spec, tail, [(ELU(), "nope -> z")], ())
