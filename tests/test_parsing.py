@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch_geometric.inspector import split as reference_split
 
 from graphseq import HeaderError, split
-from graphseq.parsing import Arg, Header, InputArg, parse_header, parse_input_args
+from graphseq.parsing import (
+    Arg,
+    Header,
+    InputArg,
+    parse_header,
+    parse_input_args,
+    parse_outputs,
+)
 
 
 @pytest.mark.parametrize(
@@ -193,3 +202,194 @@ def test_split_rejects_multi_character_separators():
 def test_passthrough_header_rebinds_the_same_names():
     header = Header.passthrough(("x1", "x2"))
     assert str(header) == "x1, x2 -> x1, x2"
+
+
+# Python's tokenizer reads the text: lines, comments, non-ASCII names and string defaults -------
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "outs"),
+    [
+        ("x,\n  edge_index,\n  edge_weight=w\n  -> x1",  # a YAML block header
+         (Arg(("x",)), Arg(("edge_index",)), Arg(("w",), "", "edge_weight")), ("x1",)),
+        ("x,\r\n  [a, b]\r\n  -> y", (Arg(("x",)), Arg(("a", "b"), "list")), ("y",)),
+        ("x,\r  (a,\r   b) -> y", (Arg(("x",)), Arg(("a", "b"), "tuple")), ("y",)),
+        ("x,\n  # the edges\n  edge_index\n  -> y", (Arg(("x",)), Arg(("edge_index",))), ("y",)),
+        ("[a, # first\n b] -> y", (Arg(("a", "b"), "list"),), ("y",)),
+        ("(x), ((a, b)) -> y", (Arg(("x",)), Arg(("a", "b"), "tuple")), ("y",)),
+        ("x,\t k = [a,\n b] -> y", (Arg(("x",)), Arg(("a", "b"), "list", "k")), ("y",)),
+        ("λ, données=[ｘ, é] -> résultat", (Arg(("λ",)), Arg(("x", "é"), "list", "données")),
+         ("résultat",)),
+        ("x, \\\n  edge_index -> y", (Arg(("x",)), Arg(("edge_index",))), ("y",)),
+        ("x -> y,\n  z", (Arg(("x",)),), ("y", "z")),
+    ],
+)
+def test_headers_read_as_python_reads_a_call(
+    text: str, args: tuple[Arg, ...], outs: tuple[str, ...]
+):
+    header = parse_header(text)
+    assert (header.args, header.outs) == (args, outs)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "fault"),
+    [
+        ("λ, données.x -> y", "has 'données.x', which is an attribute access", "données.x"),
+        ("données,\r\n  k=ｘ.y\r\n  -> z", "has 'k=ｘ.y', which is an attribute access", "k=ｘ.y"),
+        ("λ,\n  [a, b],\r  données.x -> y", "an attribute access", "données.x"),
+        ("é, [a, ｘ.y] -> z", "packs an attribute access into a list", "[a, ｘ.y]"),
+        ("x,\n  class\n -> y", "'class', a Python keyword", "class"),
+        ("é, class -> y", "'class', a Python keyword", "class"),
+        ("é, k=x, y -> z", "positional argument after a keyword", "y"),
+        ("é,\n  k=x,\n  k=y -> z", "passes keyword 'k' twice", "k=y"),
+        ("x, -> y", "has an empty item", " "),
+        ("x, k=y,\n -> z", "has an empty item", "\n "),
+        ("x, , y -> z", "has an empty item", " "),
+        ("x, ((a, b) -> z", "bracket that is never closed", "("),
+        ("(a, [b] -> z", "bracket that is never closed", "("),
+        ("é, [a]] -> z", "closing bracket that was never opened", "]"),
+        ("x -> y, ]z", "closing bracket that was never opened", "]"),
+        ("x -> é, é", "writes 'é' twice", "é"),
+        ("x -> é, [z]", "has '[z]' among its outputs", "[z]"),
+        ("x -> é, (z)", "has '(z)' among its outputs", "(z)"),
+        ("x -> y, k=z", "has 'k=z' among its outputs", "k=z"),
+        ("é -> y z", "has 'y z', which is not a valid name", "y z"),
+        ("x, y # comment\n -> z", None, None),  # a comment may end a line, as in Python
+        ("x, y # comment -> z", "has 'y # comment', which is not a valid name", "y # comment"),
+    ],
+)
+def test_header_errors_point_at_the_fault_in_the_users_text(text, fragment, fault):
+    if fragment is None:
+        assert parse_header(text).reads == ("x", "y")
+        return
+    with pytest.raises(HeaderError) as info:
+        parse_header(text)
+    assert fragment in info.value.reason
+    start, end = info.value.span
+    assert text[start:end] == fault or (fault == "" and start == len(text))
+
+
+def test_a_trailing_comma_in_the_outputs_is_an_empty_item_past_the_end():
+    with pytest.raises(HeaderError, match="has an empty item") as info:
+        parse_header("x -> y, z,")
+    assert info.value.span == (10, 11)
+
+
+def test_header_caret_stands_under_a_non_ascii_fault():
+    with pytest.raises(HeaderError) as info:
+        parse_header("données, ｘ.y -> z")
+    lines = str(info.value).splitlines()
+    assert lines[1] == "    données, ｘ.y -> z"
+    assert lines[2] == "             ^^^"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "return_repr"),
+    [
+        ("s: str = 'a->b, c'", (InputArg("s", "str", "a->b, c", True),), None),
+        ("x, s = 'a->b' -> Tensor", (InputArg("x"), InputArg("s", None, "a->b", True)), "Tensor"),
+        ('x, s = "x, (y" -> Tensor', (InputArg("x"), InputArg("s", None, "x, (y", True)), "Tensor"),
+        ("x, s = '#', t = ')]'", (InputArg("x"), InputArg("s", None, "#", True),
+                                 InputArg("t", None, ")]", True)), None),
+        ("x: Tensor,\n  w: Optional[\n    Tensor] = None\n  -> Tensor",
+         (InputArg("x", "Tensor"), InputArg("w", "Optional[Tensor]", None, True)), "Tensor"),
+        ("x,\r\n  w: Tensor | None = None", (InputArg("x"), InputArg("w", "Tensor | None", None,
+                                                                      True)), None),
+        ("x, # the features\n  edge_index", (InputArg("x"), InputArg("edge_index")), None),
+        ("données: Tensor, ｘ = 1", (InputArg("données", "Tensor"), InputArg("x", None, 1, True)),
+         None),
+        ("x, k: int = (3)", (InputArg("x"), InputArg("k", "int", 3, True)), None),
+    ],
+)
+def test_input_args_read_as_python_reads_parameters(text, expected, return_repr):
+    parsed = parse_input_args(text)
+    assert parsed.args == expected
+    assert parsed.return_repr == return_repr
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "fault"),
+    [
+        ("données: Tensor + 1", "Type 'Tensor + 1' contains an operation", "Tensor + 1"),
+        ("é, s: str = 'a->b, c', t: Tensor + 1 -> Tensor", "contains an operation", "Tensor + 1"),
+        ("s = 'a->b', t", "Input 't' has no default but follows one that has", "t"),
+        ("s = 'a, b', s", "Input args name 's' twice", "s"),
+        ("x, ｘ", "Input args name 'x' twice", "ｘ"),
+        ("x, y,", "has an empty item", ""),
+        ("x, y, -> Tensor", "has an empty item", " "),
+        ("x, s = 'a->b' -> Tensor -> Tensor", "'->' more than once", "->"),
+        ("x: Optional[Tensor, y", "bracket that is never closed", "["),
+        ("é: Tuple[(Tensor, Tensor]", "bracket that is never closed", "["),
+        ("x, *rest", "Input '*rest' must be a plain name", "*rest"),
+        ("x, é y", "has 'é y', which is not a valid name", "é y"),
+        ("x, k = len([])", "must be a literal", "k = len([])"),
+    ],
+)
+def test_input_args_errors_point_at_the_fault(text, fragment, fault):
+    with pytest.raises(HeaderError) as info:
+        parse_input_args(text)
+    assert fragment in str(info.value)
+    start, end = info.value.span
+    assert text[start:end] == fault or (fault == "" and start == len(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [("y,\n  z", ("y", "z")), ("ｙ, é", ("y", "é")), ("y, # main\n z", ("y", "z"))],
+)
+def test_outputs_read_as_python_reads_a_call(text, names):
+    assert parse_outputs(text) == names
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment", "fault"),
+    [
+        ("y, z,", "has an empty item", ""),
+        ("é, (z)", "has '(z)', which is not a valid name", "(z)"),
+        ("é, z.w", "has 'z.w', which is not a valid name", "z.w"),
+        ("é, k=z", "has 'k=z', which is not a valid name", "k=z"),
+        ("é, ]", "closing bracket that was never opened", "]"),
+    ],
+)
+def test_outputs_errors_point_at_the_fault(text, fragment, fault):
+    with pytest.raises(HeaderError) as info:
+        parse_outputs(text)
+    assert fragment in str(info.value)
+    start, end = info.value.span
+    assert text[start:end] == fault or (fault == "" and start == len(text))
+
+
+SEPARATORS = st.sampled_from([", ", ",", " , ", ",\n  ", ",\r\n\t", ", # note\n  ", ",\\\n "])
+GRAMMAR_NAMES = st.sampled_from(["x", "edge_index", "données", "λ", "_", "ｘ", "h1"])
+
+
+@st.composite
+def spelled_headers(draw: st.DrawFn) -> tuple[str, Header]:
+    """A header spelled with random separators (lines, comments) and the record it means."""
+    spelled, args = [], []
+    for _ in range(draw(st.integers(1, 4))):
+        pack = draw(st.sampled_from(["", "", "list", "tuple"]))
+        names = draw(st.lists(GRAMMAR_NAMES, min_size=1, max_size=1 if not pack else 3))
+        inner = draw(SEPARATORS).join(names)
+        if pack == "list":
+            inner = f"[{inner}]"
+        elif pack == "tuple":
+            inner = f"({inner},)" if len(names) == 1 else f"({inner})"
+        spelled.append(inner)
+        args.append(Arg(tuple(unicodedata.normalize("NFKC", n) for n in names), pack))
+    outs = draw(st.lists(GRAMMAR_NAMES, min_size=1, max_size=3, unique_by=_nfkc))
+    arrow = draw(st.sampled_from([" -> ", "\n  -> ", "->"]))
+    text = draw(SEPARATORS).join(spelled) + arrow + draw(SEPARATORS).join(outs)
+    return text, Header(tuple(args), tuple(map(_nfkc, outs)))
+
+
+def _nfkc(name: str) -> str:
+    return unicodedata.normalize("NFKC", name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(spelled_headers())
+def test_any_spelling_of_a_header_parses_to_the_same_record(case: tuple[str, Header]):
+    text, header = case
+    assert parse_header(text) == header
+    assert parse_header(str(header)) == header

@@ -8,14 +8,17 @@ so nothing a user writes can ever become code. This module knows nothing of torc
 from __future__ import annotations
 
 import ast
+import io
 import keyword
+import re
+import tokenize
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn, TypeVar
 
-from .errors import HeaderError, Location, span_of
+from .errors import HeaderError, Location
 
 RESERVED = frozenset({"self"})
 
@@ -119,12 +122,11 @@ class InputArgs:
 
 
 def split(content: str, sep: str) -> list[str]:
-    """Split ``content`` on the one-character ``sep``, ignoring it inside ``()`` and ``[]``.
+    """PyG's ``torch_geometric.inspector.split``, kept for drop-in compatibility.
 
-    Parts are stripped; a trailing ``sep`` adds no empty part.
-
-    >>> split('x, Tuple[Tensor, Tensor], y', ',')
-    ['x', 'Tuple[Tensor, Tensor]', 'y']
+    Splits ``content`` on the one-character ``sep``, ignoring it inside ``()`` and ``[]``;
+    parts are stripped, and a trailing ``sep`` adds no empty part. graphseq's own grammar does
+    not use it: Python's tokenizer reads headers and input args.
 
     Args:
         content: The text to split.
@@ -135,14 +137,14 @@ def split(content: str, sep: str) -> list[str]:
 
     Raises:
         ValueError: ``sep`` is not one character.
+
+    Example:
+        >>> split('x, Tuple[Tensor, Tensor], y', ',')
+        ['x', 'Tuple[Tensor, Tensor]', 'y']
     """
     if len(sep) != 1:
         raise ValueError(f"split() expects a one-character separator (got {sep!r})")
-    return [content[a:b].strip() for a, b in _split_spans(content, sep) if a != len(content)]
-
-
-def _split_spans(content: str, sep: str) -> Iterator[tuple[int, int]]:
-    """Spans of the parts of ``content`` between top-level ``sep`` characters."""
+    parts = []
     start = depth = 0
     for end, char in enumerate(content):
         if char in "([":
@@ -150,64 +152,11 @@ def _split_spans(content: str, sep: str) -> Iterator[tuple[int, int]]:
         elif char in ")]":
             depth -= 1
         elif char == sep and depth == 0:
-            yield start, end
+            parts.append(content[start:end].strip())
             start = end + 1
-    yield start, len(content)
-
-
-def _code_chars(text: str) -> Iterator[tuple[int, str]]:
-    """``(index, char)`` for the characters of ``text`` that are not inside a string literal."""
-    quote = ""
-    escaped = False
-    for i, char in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        else:
-            yield i, char
-
-
-def _items(text: str, offset: int = 0) -> list[tuple[str, int, int]]:
-    """Comma-separated items of ``text`` as (stripped text, start, end), checking brackets.
-
-    Commas and brackets inside string literals (a default such as ``'a, b'``) do not count.
-    """
-    depth = 0
-    cuts = []
-    for i, char in _code_chars(text):
-        depth += char in "(["
-        depth -= char in ")]"
-        if depth < 0:
-            raise HeaderError(
-                "has a closing bracket that was never opened.", span=(offset + i, offset + i + 1)
-            )
-        if char == "," and depth == 0:
-            cuts.append(i)
-    if depth > 0:
-        i = max(i for i, c in _code_chars(text) if c in "([")
-        raise HeaderError("has a bracket that is never closed.", span=(offset + i, offset + i + 1))
-    items = []
-    for a, b in zip([0] + [c + 1 for c in cuts], cuts + [len(text)], strict=True):
-        part = text[a:b]
-        lead = len(part) - len(part.lstrip())
-        stripped = part.strip()
-        start = offset + a + lead
-        if not stripped:
-            raise HeaderError("has an empty item.", span=(offset + a, offset + max(a, b - 1) + 1))
-        items.append((stripped, start, start + len(stripped)))
-    return items
-
-
-def _arrows(text: str) -> list[int]:
-    """Where ``->`` stands in ``text``, outside string literals."""
-    code = dict(_code_chars(text))
-    return [i for i, c in code.items() if c == "-" and code.get(i + 1) == ">"]
+    if start != len(content):
+        parts.append(content[start:].strip())
+    return parts
 
 
 def check_name(name: str, span: tuple[int, int] | None = None) -> str:
@@ -246,42 +195,269 @@ def _kind(node: ast.AST) -> str:
     return _KINDS.get(type(node), "an expression")
 
 
-def _parse_arg(item: str, start: int) -> Arg:
-    span = (start, start + len(item))
-    if item.isidentifier():  # the common case, which ast would read as one Name
-        return Arg((check_name(item, span),))
+# Reading text with Python's parser -------------------------------------------------------------
+#
+# Text is read as Python reads it: a header's argument side and its outputs as the arguments of
+# a call ``_(...)``, input args as the parameters of ``def _(...): pass``. ast gives each item
+# with its position; between items there may only be the commas (and, for arguments, grouping
+# parentheses). When ast cannot read the text, the tokenize module finds what is wrong.
+
+Node = ast.expr | ast.keyword
+N = TypeVar("N", ast.expr | ast.keyword, ast.arg)
+Item = tuple[str, int, int]  # an item's text, start and end in the text it came from
+
+_NEWLINES = re.compile(r"\r\n?|\n")
+_COMMENT = re.compile(r"#[^\r\n]*")
+_BLANK = str.maketrans("", "", " \t\f\r\n\\")  # what may stand between items, and commas
+_BLANK_OR_PARENS = str.maketrans("", "", " \t\f\r\n\\()")
+_OPEN = frozenset("([{")
+_CLOSE = frozenset(")]}")
+_NOT_TOKENS = frozenset({tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+                         tokenize.ENDMARKER})
+
+
+def _parse(source: str, mode: Literal["eval", "exec"]) -> ast.AST | None:
+    """``ast.parse(source)``, or ``None`` where Python cannot read it."""
     try:
-        call = ast.parse(f"_({item})", mode="eval").body
-    except SyntaxError:
-        inner = item.split("=", 1)[-1].strip() if "=" in item else item
-        if inner[:1] in "[(" and inner[-1:] in "])":
-            inner = inner[1:-1]
-        for word in inner.split(","):
-            word = word.strip()
-            bad = keyword.iskeyword(word) or not word.isidentifier()
-            if word and bad and not any(c in word for c in "()[]="):
-                check_name(word, _shift(span_of(item, word), start))
-        raise HeaderError(f"has {item!r}, which is not valid syntax.", span=span) from None
-    assert isinstance(call, ast.Call)
-    if len(call.args) + len(call.keywords) != 1:
-        raise HeaderError(f"has {item!r}, which is not valid syntax.", span=span)
-    if call.keywords:
-        kw = call.keywords[0]
-        if kw.arg is None:
+        return ast.parse(source, mode=mode)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # null bytes, surrogates
+        return None
+
+
+def _offsets(source: str, skip: int) -> Callable[[int, int], int]:
+    """Map ast's ``(lineno, col_offset)`` in ``source`` to a character offset, less ``skip``.
+
+    ``col_offset`` counts UTF-8 bytes within a line, and Python ends lines at ``\\r\\n``,
+    ``\\r`` or ``\\n``; the text's own offsets count characters from its start.
+    """
+    if source.isascii() and "\n" not in source and "\r" not in source:
+        return lambda line, col: col - skip
+    starts = [0, *(m.end() for m in _NEWLINES.finditer(source))]
+
+    def offset(line: int, col: int) -> int:
+        start = starts[line - 1]
+        return start + len(source[start : start + col].encode()[:col].decode()) - skip
+
+    return offset
+
+
+def _gap(text: str) -> str:
+    """``text``, which lies between nodes (so outside strings), with comments blanked out."""
+    return _COMMENT.sub(lambda m: " " * len(m.group()), text) if "#" in text else text
+
+
+def _spans(
+    text: str,
+    nodes: list[tuple[N, ast.AST]],
+    at: Callable[[int, int], int],
+    blank: dict[int, Any],
+) -> list[tuple[N, int, int]] | None:
+    """Each ``(node, last)`` as ``(node, start, end)`` in ``text``, if only commas lie between.
+
+    ``last`` is the node that ends the item (a parameter's default). ``None`` when there are
+    no items, or something else lies between or around them, such as a parenthesis where
+    ``blank`` does not allow one. Comments and line continuations may stand there, as in
+    Python. A trailing comma raises the empty-item error.
+    """
+    items = []
+    end = 0
+    for i, (node, last) in enumerate(nodes):
+        a = at(node.lineno, node.col_offset)
+        b = at(last.end_lineno or 0, last.end_col_offset or 0)  # type: ignore[attr-defined]
+        if a < end or b > len(text) or _gap(text[end:a]).translate(blank) != ("," if i else ""):
+            return None
+        items.append((node, a, b))
+        end = b
+    rest = _gap(text[end:])
+    if items and rest.translate(blank) == ",":  # Python allows a trailing comma; we do not
+        comma = end + rest.index(",")
+        raise HeaderError("has an empty item.", span=(comma + 1, max(comma + 1, len(text) - 1) + 1))
+    return items if items and not rest.translate(blank) else None
+
+
+def _call(text: str, parens: bool = True) -> list[tuple[Node, int, int]] | None:
+    """The arguments of the call ``_(text)`` in order, with their spans in ``text``.
+
+    ``None`` where ``text`` is not just a call's arguments separated by commas; grouping
+    parentheses around an argument are allowed where ``parens``.
+    """
+    source = f"_({text})"
+    tree = _parse(source, "eval")
+    call = tree.body if isinstance(tree, ast.Expression) else None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+        return None  # ``x)(y`` or ``x) + (y``: a ``)`` in text closed the call early
+    at = _offsets(source, 2)
+    if at(call.end_lineno or 0, call.end_col_offset or 0) != len(text) + 1:
+        return None  # a ``)`` in text closed the call early, before a comment
+    nodes: list[Node] = sorted([*call.args, *call.keywords], key=lambda n: (n.lineno, n.col_offset))
+    return _spans(text, [(n, n) for n in nodes], at, _BLANK_OR_PARENS if parens else _BLANK)
+
+
+Param = tuple[ast.arg, ast.expr | None, int, int, tuple[int, int] | None]
+
+
+def _params(text: str) -> list[Param] | None:
+    """The parameters of ``def _(text): pass`` with their spans in ``text``.
+
+    Each is ``(param, default, start, end, span of its type)``. ``None`` where ``text`` is not
+    just plain parameters separated by commas (``*``, ``/``, ``*args`` and ``**kwargs`` are
+    left to the per-item messages).
+    """
+    source = f"def _({text}): pass"
+    tree = _parse(source, "exec")
+    func = tree.body[0] if isinstance(tree, ast.Module) and len(tree.body) == 1 else None
+    if not isinstance(func, ast.FunctionDef) or func.returns or len(func.body) != 1:
+        return None
+    params = func.args
+    if params.posonlyargs or params.vararg or params.kwonlyargs or params.kwarg:
+        return None
+    at = _offsets(source, 6)
+    body = func.body[0]
+    if at(body.end_lineno or 0, body.end_col_offset or 0) != len(text) + 7:
+        return None  # a ``)`` in text closed the parameters early
+    args = params.args
+    defaults: list[ast.expr | None] = [None] * (len(args) - len(params.defaults))
+    defaults += params.defaults
+    items = _spans(text, [(p, d or p) for p, d in zip(args, defaults, strict=True)], at,
+                   _BLANK_OR_PARENS)
+    if items is None:
+        return None
+    found: list[Param] = []
+    for (_, a, b), param, default in zip(items, args, defaults, strict=True):
+        note = param.annotation
+        span = None
+        if note is not None:
+            span = (at(note.lineno, note.col_offset),
+                    at(note.end_lineno or 0, note.end_col_offset or 0))
+        found.append((param, default, a, b, span))
+    return found
+
+
+def _plain(text: str) -> list[Item] | None:
+    """The fast path: ``text``'s comma-separated parts if every one is an identifier."""
+    parts = text.split(",")
+    items = []
+    at = 0
+    for part in parts:
+        name = part.strip()
+        if not name.isidentifier():
+            return None
+        start = at + len(part) - len(part.lstrip())
+        items.append((name, start, start + len(name)))
+        at += len(part) + 1
+    return items
+
+
+def _tokens(text: str) -> list[tuple[int, str, int, int]]:
+    """``text``'s tokens as ``(type, string, start, end)``, by Python's tokenize module.
+
+    The text is read inside parentheses, as ast reads it, so lines do not indent. Reading
+    stops early at a string that is never closed.
+    """
+    source = f"({text}\n)"
+    starts = [0, *(m.end() for m in re.finditer("\n", source))]
+    found = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type in _NOT_TOKENS or token.string.isspace():
+                continue
+            a = starts[token.start[0] - 1] + token.start[1] - 1
+            b = starts[token.end[0] - 1] + token.end[1] - 1
+            if 0 <= a and b <= len(text):
+                found.append((token.type, token.string, a, b))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return found
+
+
+def _token_items(text: str) -> list[Item]:
+    """The comma-separated items of ``text`` that Python could not read as a whole.
+
+    Raises:
+        HeaderError: A bracket is never opened or never closed, or an item is empty.
+    """
+    opened: list[int] = []
+    cuts = []
+    for kind, string, a, _ in _tokens(text):
+        if kind != tokenize.OP:
+            continue
+        if string in _OPEN:
+            opened.append(a)
+        elif string in _CLOSE:
+            if not opened:
+                raise HeaderError("has a closing bracket that was never opened.", span=(a, a + 1))
+            opened.pop()
+        elif string == "," and not opened:
+            cuts.append(a)
+    if opened:
+        raise HeaderError("has a bracket that is never closed.", span=(opened[-1], opened[-1] + 1))
+    items = []
+    for a, b in zip([0, *(c + 1 for c in cuts)], [*cuts, len(text)], strict=True):
+        part = text[a:b]
+        stripped = part.strip()
+        if not stripped:
+            raise HeaderError("has an empty item.", span=(a, max(a, b - 1) + 1))
+        start = a + len(part) - len(part.lstrip())
+        items.append((stripped, start, start + len(stripped)))
+    return items
+
+
+def _check_words(item: str, start: int) -> None:
+    """Raise :func:`check_name`'s error for the first name-like word of ``item`` that is bad.
+
+    A word is what stands between the commas of ``item``, after a ``keyword=`` and inside
+    its outer brackets; a word holding brackets or ``=`` is left to the syntax error.
+    """
+    tokens = _tokens(item)
+    for i, (kind, string, _, _) in enumerate(tokens):
+        if kind == tokenize.OP and "=" in string:
+            tokens = tokens[i + 1 :]
+            break
+    if len(tokens) > 1 and tokens[0][1] in ("(", "[") and tokens[-1][1] in (")", "]"):
+        tokens = tokens[1:-1]
+    words: list[list[tuple[int, str, int, int]]] = [[]]
+    depth = 0
+    for token in tokens:
+        kind, string = token[:2]
+        depth += kind == tokenize.OP and string in _OPEN
+        depth -= kind == tokenize.OP and string in _CLOSE
+        if kind == tokenize.OP and string == "," and depth == 0:
+            words.append([])
+        else:
+            words[-1].append(token)
+    for word in words:
+        if not word:
+            continue
+        a, b = word[0][2], word[-1][3]
+        text = item[a:b]
+        bad = keyword.iskeyword(text) or not text.isidentifier()
+        if bad and not any(_punctuated(token) for token in word):
+            check_name(text, (start + a, start + b))
+
+
+def _shifted(error: HeaderError, by: int) -> HeaderError:
+    span = None if error.span is None else (error.span[0] + by, error.span[1] + by)
+    return HeaderError(error.reason, span=span, hint=error.hint)
+
+
+# Headers ---------------------------------------------------------------------------------------
+
+
+def _arg(node: Node, item: str, span: tuple[int, int]) -> Arg:
+    """One header argument from its ast node (``item`` is its text, at ``span``)."""
+    if isinstance(node, ast.Name):
+        return Arg((check_name(node.id, span),))
+    if isinstance(node, ast.keyword):
+        if node.arg is None:
             raise HeaderError("uses ** unpacking, which is not supported.", span=span)
-        check_name(kw.arg, span)
-        names, pack = _value(kw.value, item, start)
-        return Arg(names, pack, kw.arg)
-    names, pack = _value(call.args[0], item, start)
+        check_name(node.arg, span)
+        names, pack = _value(node.value, item, span)
+        return Arg(names, pack, node.arg)
+    names, pack = _value(node, item, span)
     return Arg(names, pack)
 
 
-def _shift(span: tuple[int, int] | None, by: int) -> tuple[int, int] | None:
-    return None if span is None else (span[0] + by, span[1] + by)
-
-
-def _value(node: ast.expr, item: str, start: int) -> tuple[tuple[str, ...], Pack]:
-    span = (start, start + len(item))
+def _value(node: ast.expr, item: str, span: tuple[int, int]) -> tuple[tuple[str, ...], Pack]:
     if isinstance(node, ast.Name):
         return (check_name(node.id, span),), ""
     if isinstance(node, ast.List | ast.Tuple):
@@ -301,6 +477,93 @@ def _value(node: ast.expr, item: str, start: int) -> tuple[tuple[str, ...], Pack
         "of names, or a keyword such as edge_weight=w.",
         span=span,
     )
+
+
+def _check_keywords(args: tuple[Arg, ...], spans: list[tuple[int, int]]) -> None:
+    """Keywords come after the positional arguments, each once."""
+    seen: set[str] = set()
+    for arg, span in zip(args, spans, strict=True):
+        if arg.keyword is None and seen:
+            raise HeaderError("has a positional argument after a keyword.", span=span)
+        if arg.keyword is not None:
+            if arg.keyword in seen:
+                raise HeaderError(f"passes keyword {arg.keyword!r} twice.", span=span)
+            seen.add(arg.keyword)
+
+
+def _header_args(left: str) -> tuple[Arg, ...]:
+    plain = _plain(left)
+    if plain is not None:  # the common case: names only
+        return tuple(Arg((check_name(name, (a, b)),)) for name, a, b in plain)
+    items = _call(left)
+    if items is None:
+        _diagnose_args(left)
+    args = tuple(_arg(node, left[a:b], (a, b)) for node, a, b in items)
+    _check_keywords(args, [(a, b) for _, a, b in items])
+    return args
+
+
+def _diagnose_args(left: str) -> NoReturn:
+    """Raise the error in a header's argument side that Python could not read."""
+    items = _token_items(left)
+    args = []
+    for item, a, b in items:
+        if item.isidentifier():
+            args.append(Arg((check_name(item, (a, b)),)))
+            continue
+        try:
+            one = _call(item)
+        except HeaderError as error:
+            raise _shifted(error, a) from None
+        if one is None or len(one) != 1:
+            _check_words(item, a)
+            raise HeaderError(f"has {item!r}, which is not valid syntax.", span=(a, b))
+        args.append(_arg(one[0][0], item, (a, b)))
+    _check_keywords(tuple(args), [(a, b) for _, a, b in items])
+    start = len(left) - len(left.lstrip())
+    raise HeaderError(
+        f"has {left.strip()!r}, which is not valid syntax.",
+        span=(start, start + len(left.strip())),
+    )
+
+
+def _outs(text: str, base: int, plain_only: bool) -> Iterator[tuple[str, int, int]]:
+    """Output names with their spans (shifted by ``base``), each checked by :func:`check_name`.
+
+    With ``plain_only`` (a header's outputs), a pack, a keyword, a call or a parenthesised
+    name is refused as not a plain name; otherwise whatever is not a name is an invalid name.
+    """
+    found = _plain(text)
+    if found is None:
+        try:
+            items = _call(text, parens=False)
+            if items is None:
+                found = _token_items(text)
+            else:
+                found = [(text[a:b], a, b) for _, a, b in items]
+        except HeaderError as error:
+            raise _shifted(error, base) from None
+    for item, a, b in found:
+        span = (base + a, base + b)
+        if plain_only and not item.isidentifier():
+            one = _call(item)
+            if one is None or len(one) != 1:
+                not_plain = any(_punctuated(token) for token in _tokens(item))
+            else:
+                not_plain = isinstance(one[0][0], _NOT_PLAIN)
+            if not_plain:
+                raise HeaderError(
+                    f"has {item!r} among its outputs; outputs are plain names.", span=span
+                )
+        yield check_name(item, span), *span
+
+
+_NOT_PLAIN = (ast.Name, ast.keyword, ast.List, ast.Tuple, ast.Call, ast.Subscript)
+
+
+def _punctuated(token: tuple[int, str, int, int]) -> bool:
+    """Whether ``token`` is an operator with a bracket or ``=`` in it (``[``, ``==``, ``:=``)."""
+    return token[0] == tokenize.OP and any(c in token[1] for c in "()[]=")
 
 
 @lru_cache(maxsize=4096)
@@ -335,25 +598,9 @@ def parse_header(text: str) -> Header:
             raise HeaderError("has no inputs before '->'.", span=(0, len(left) + 2))
         if not right.strip():
             raise HeaderError("has no outputs after '->'.", span=(len(left), len(text)))
-        args = tuple(_parse_arg(item, a) for item, a, _ in _items(left))
-        seen_keyword = False
-        keywords: set[str] = set()
-        for arg, (_, a, b) in zip(args, _items(left), strict=True):
-            if arg.keyword is None and seen_keyword:
-                raise HeaderError("has a positional argument after a keyword.", span=(a, b))
-            if arg.keyword is not None:
-                if arg.keyword in keywords:
-                    raise HeaderError(f"passes keyword {arg.keyword!r} twice.", span=(a, b))
-                keywords.add(arg.keyword)
-                seen_keyword = True
-        base = len(left) + 2
+        args = _header_args(left)
         outs: list[str] = []
-        for item, a, b in _items(right, base):
-            if any(c in item for c in "[]()="):
-                raise HeaderError(
-                    f"has {item!r} among its outputs; outputs are plain names.", span=(a, b)
-                )
-            name = check_name(item, (a, b))
+        for name, a, b in _outs(right, len(left) + 2, plain_only=True):
             if name in outs:
                 raise HeaderError(f"writes {name!r} twice.", span=(a, b))
             outs.append(name)
@@ -396,7 +643,7 @@ def parse_outputs(text: str) -> tuple[str, ...]:
     if not text.strip():
         raise HeaderError("Outputs are empty: name at least one value.", text=text, location=at)
     try:
-        items = [(check_name(item, (a, b)), a, b) for item, a, b in _items(text)]
+        items = list(_outs(text, 0, plain_only=False))
     except HeaderError as error:
         raise HeaderError(
             f"Outputs {text!r} are not a list of names: {error.reason}",
@@ -421,6 +668,16 @@ def parse_outputs(text: str) -> tuple[str, ...]:
 # Input args ------------------------------------------------------------------------------------
 
 
+def _arrows(text: str) -> list[int]:
+    """Where ``->`` stands in ``text`` as an operator (not inside a string or a comment)."""
+    if "'" not in text and '"' not in text and "#" not in text:  # no strings: str.find is exact
+        found = [text.find("->")]
+        while found[-1] >= 0:
+            found.append(text.find("->", found[-1] + 2))
+        return found[:-1]
+    return [a for kind, string, a, _ in _tokens(text) if kind == tokenize.OP and string == "->"]
+
+
 @lru_cache(maxsize=1024)
 def parse_input_args(text: str) -> InputArgs:
     """Parse ``'x: Tensor, edge_weight: Optional[Tensor] = None -> Tensor'``.
@@ -437,7 +694,7 @@ def parse_input_args(text: str) -> InputArgs:
     Raises:
         HeaderError: ``text`` is not valid; the message points at the fault.
     """
-    arrows = _arrows(text)
+    arrows = _arrows(text) if "->" in text else []
     if len(arrows) > 1:
         raise HeaderError(
             "Input args have '->' more than once.",
@@ -446,68 +703,117 @@ def parse_input_args(text: str) -> InputArgs:
             location=Location("inputs"),
         )
     cut = arrows[0] if arrows else len(text)
-    left, _, right = text[:cut], text[cut : cut + 2], text[cut + 2 :]
+    left, right = text[:cut], text[cut + 2 :]
     try:
         if not left.strip():
             raise HeaderError("Input args are empty: a model needs at least one input.")
-        args: list[InputArg] = []
-        for item, a, b in _items(left):
-            arg = _parse_input_arg(item, a)
-            if arg.name in [x.name for x in args]:
-                raise HeaderError(f"Input args name {arg.name!r} twice.", span=(a, b))
-            if args and args[-1].has_default and not arg.has_default:
-                raise HeaderError(
-                    f"Input {arg.name!r} has no default but follows one that has.", span=(a, b)
-                )
-            args.append(arg)
+        args = _input_args(left)
         return_repr = None
-        if _:
+        if arrows:
             return_repr = right.strip()
             if not return_repr:
                 raise HeaderError(
                     "Input args have '->' but no return type after it.",
                     span=(len(left), len(text)),
                 )
-            node = check_type(return_repr, len(left) + 2 + right.index(return_repr))
+            node = check_type(return_repr, cut + 2 + right.index(return_repr))
             return_repr = _one_line(return_repr, node)
     except HeaderError as error:
         where = None if error.reason.startswith(("Input", "Type", "The")) else "Input args"
         raise HeaderError(
             error.reason, text, error.span, error.hint, where, Location("inputs")
         ) from None
-    return InputArgs(tuple(args), return_repr)
+    return InputArgs(args, return_repr)
 
 
-def _parse_input_arg(item: str, start: int) -> InputArg:
-    span = (start, start + len(item))
-    if item.isidentifier():  # an untyped input without a default
-        return InputArg(check_name(item, span))
-    try:
-        tree = ast.parse(f"def _({item}): pass")
-    except SyntaxError:
-        name = item.split(":")[0].split("=")[0].strip()
-        check_name(name, _shift(span_of(item, name), start) or span)
-        raise HeaderError(f"Input {item!r} is not valid syntax.", span=span) from None
-    func = tree.body[0]
-    assert isinstance(func, ast.FunctionDef)
-    params = func.args
-    if params.vararg or params.kwarg or params.kwonlyargs or params.posonlyargs:
-        raise HeaderError(f"Input {item!r} must be a plain name.", span=span)
-    if len(params.args) != 1:
-        raise HeaderError(f"Input {item!r} is not valid syntax.", span=span)
-    param = params.args[0]
-    name = check_name(param.arg, span)
+def _input_args(left: str) -> tuple[InputArg, ...]:
+    plain = _plain(left)
+    args: Iterator[tuple[InputArg, int, int]]
+    if plain is not None:  # the common case: untyped inputs without defaults
+        args = ((InputArg(check_name(name, (a, b))), a, b) for name, a, b in plain)
+    else:
+        params = _params(left)
+        if params is None:
+            _diagnose_input_args(left)
+        args = ((_input_arg(left, *param), param[2], param[3]) for param in params)
+    found: list[InputArg] = []
+    for arg, a, b in args:
+        _check_input(found, arg, (a, b))
+        found.append(arg)
+    return tuple(found)
+
+
+def _check_input(before: list[InputArg], arg: InputArg, span: tuple[int, int]) -> None:
+    """Each input is named once, and those with defaults come last."""
+    if any(x.name == arg.name for x in before):
+        raise HeaderError(f"Input args name {arg.name!r} twice.", span=span)
+    if before and before[-1].has_default and not arg.has_default:
+        raise HeaderError(
+            f"Input {arg.name!r} has no default but follows one that has.", span=span
+        )
+
+
+def _input_arg(
+    text: str,
+    param: ast.arg,
+    default: ast.expr | None,
+    a: int,
+    b: int,
+    type_span: tuple[int, int] | None,
+) -> InputArg:
+    """One input from its ast parameter and default, at ``text[a:b]``."""
+    name = check_name(param.arg, (a, b))
     type_repr = None
-    if param.annotation is not None:
-        type_repr = ast.get_source_segment(f"def _({item}): pass", param.annotation)
-        assert type_repr is not None
-        type_repr = _one_line(type_repr, check_type(type_repr, start + item.index(":") + 1))
-    if params.defaults:
-        return InputArg(name, type_repr, _literal(params.defaults[0], item, start), True)
+    if param.annotation is not None and type_span is not None:
+        type_repr = text[type_span[0] : type_span[1]]
+        type_repr = _one_line(type_repr, _check_type_node(param.annotation, type_repr, type_span))
+    if default is not None:
+        return InputArg(name, type_repr, _literal(default, (a, b)), True)
     return InputArg(name, type_repr)
 
 
-def _literal(node: ast.expr, item: str, start: int) -> Any:
+def _diagnose_input_args(left: str) -> NoReturn:
+    """Raise the error in input args that Python could not read as a ``def``'s parameters."""
+    found: list[InputArg] = []
+    for item, a, b in _token_items(left):
+        if item.isidentifier():
+            arg = InputArg(check_name(item, (a, b)))
+        else:
+            try:
+                params = _params(item)
+                if params is not None and len(params) == 1:
+                    arg = _input_arg(item, *params[0])
+            except HeaderError as error:
+                raise _shifted(error, a) from None
+            if params is None or len(params) != 1:
+                if _parse(f"def _({item}): pass", "exec") is not None:  # ``*x``, ``**x``
+                    raise HeaderError(f"Input {item!r} must be a plain name.", span=(a, b))
+                _check_input_name(item, a)
+                raise HeaderError(f"Input {item!r} is not valid syntax.", span=(a, b))
+        _check_input(found, arg, (a, b))
+        found.append(arg)
+    start = len(left) - len(left.lstrip())
+    raise HeaderError(
+        f"Input args {left.strip()!r} are not valid syntax.",
+        span=(start, start + len(left.strip())),
+    )
+
+
+def _check_input_name(item: str, a: int) -> None:
+    """Raise :func:`check_name`'s error if what stands before ``:`` or ``=`` is not a name."""
+    tokens = _tokens(item)
+    for i, (kind, string, _, _) in enumerate(tokens):
+        if kind == tokenize.OP and (":" in string or "=" in string):
+            tokens = tokens[:i]
+            break
+    if not tokens:
+        check_name("", (a, a))
+        return
+    start, end = tokens[0][2], tokens[-1][3]
+    check_name(item[start:end], (a + start, a + end))
+
+
+def _literal(node: ast.expr, span: tuple[int, int]) -> Any:
     value = node.operand if isinstance(node, ast.UnaryOp) else node
     if isinstance(value, ast.Constant) and (
         not isinstance(node, ast.UnaryOp)
@@ -515,8 +821,7 @@ def _literal(node: ast.expr, item: str, start: int) -> Any:
     ):
         return ast.literal_eval(node)
     raise HeaderError(
-        "Input default must be a literal (None, a number, a string or True/False).",
-        span=(start, start + len(item)),
+        "Input default must be a literal (None, a number, a string or True/False).", span=span
     )
 
 
@@ -534,10 +839,14 @@ def check_type(text: str, start: int = 0) -> ast.expr:
     span = (start, start + len(text))
     if text.isidentifier() and not keyword.iskeyword(text):
         return ast.Name(text)  # ``Tensor``: what ast.parse would give, without parsing
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
-        raise HeaderError(f"Type {text!r} is not valid syntax.", span=span) from None
+    tree = _parse(text.strip(), "eval")
+    if not isinstance(tree, ast.Expression):
+        raise HeaderError(f"Type {text!r} is not valid syntax.", span=span)
+    return _check_type_node(tree.body, text, span)
+
+
+def _check_type_node(node: ast.expr, text: str, span: tuple[int, int]) -> ast.expr:
+    """``node``, the type ``text``, if it holds only names, dotted names, subscripts and ``|``."""
     for sub in ast.walk(node):
         if isinstance(sub, ast.Attribute) and sub.attr.startswith("_"):
             raise HeaderError(f"Type {text!r} reaches a private attribute.", span=span)
