@@ -3,6 +3,8 @@
 State is swapped as a whole on every edit: a new module dict (copy on write) and a new
 per-instance class whose ``forward`` is bound to it. A thread calling the model holds one
 ``forward`` for the whole call, so it sees the old model or the new one, never a mix.
+Edits and derived models (slices, submodels, clones) are worked out on records by
+:mod:`graphseq.surgery`; this module resolves the step key, then commits the checked result.
 Edits check the change at once but generate code lazily, on the next use, so that many
 edits cost one build.
 """
@@ -571,7 +573,7 @@ class Sequential(torch.nn.Module):
         _warn_dead(edit.plan, stacklevel=4)
         self._commit(edit.spec, edit.fns, edit.plan)
 
-    # Surgery: operations on the plan's records, checked like the constructor --------------
+    # Surgery: graphseq.surgery works on the records, checked like the constructor ---------
 
     def replace(
         self, key: int | str, module: Callable[..., Any], header: str | None = None

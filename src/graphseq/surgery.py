@@ -24,6 +24,7 @@ from .plan import Plan, StepDecl, check_reads, select, slice_decls, slice_inputs
 from .spec import ModelSpec, check, make_inputs, make_outputs, make_steps
 
 Fns = list[Callable[..., Any]]
+"""A model's step callables, in step order (modules and functions alike)."""
 
 
 class Edit(NamedTuple):
