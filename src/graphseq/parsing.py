@@ -530,8 +530,9 @@ def _diagnose_args(left: str) -> NoReturn:
 def _outs(text: str, base: int, plain_only: bool) -> Iterator[tuple[str, int, int]]:
     """Output names with their spans (shifted by ``base``), each checked by :func:`check_name`.
 
-    With ``plain_only`` (a header's outputs), a pack, a keyword, a call or a parenthesised
-    name is refused as not a plain name; otherwise whatever is not a name is an invalid name.
+    With ``plain_only`` (a header's outputs), an item with brackets or ``=`` (a pack, a
+    keyword, a call) is refused as not a plain name; any other item that is not a name is an
+    invalid name.
     """
     found = _plain(text)
     if found is None:
@@ -545,20 +546,11 @@ def _outs(text: str, base: int, plain_only: bool) -> Iterator[tuple[str, int, in
             raise _shifted(error, base) from None
     for item, a, b in found:
         span = (base + a, base + b)
-        if plain_only and not item.isidentifier():
-            one = _call(item)
-            if one is None or len(one) != 1:
-                not_plain = any(_punctuated(token) for token in _tokens(item))
-            else:
-                not_plain = isinstance(one[0][0], _NOT_PLAIN)
-            if not_plain:
-                raise HeaderError(
-                    f"has {item!r} among its outputs; outputs are plain names.", span=span
-                )
+        if plain_only and not item.isidentifier() and any(map(_punctuated, _tokens(item))):
+            raise HeaderError(
+                f"has {item!r} among its outputs; outputs are plain names.", span=span
+            )
         yield check_name(item, span), *span
-
-
-_NOT_PLAIN = (ast.Name, ast.keyword, ast.List, ast.Tuple, ast.Call, ast.Subscript)
 
 
 def _punctuated(token: tuple[int, str, int, int]) -> bool:
