@@ -63,6 +63,27 @@ def test_submodel_lists_the_inputs_its_outputs_still_need():
     assert info.value.location == Location("inputs")
 
 
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ("x1, x1", "Inputs name 'x1' twice; each value is given once."),
+        (["x1", "x1"], "Inputs name 'x1' twice; each value is given once."),
+        ("x1 -> y", "Inputs 'x1 -> y' hold '->': inputs are a list of value names"),
+        ("", "Inputs are empty: name at least one value."),
+        ([3], "Inputs must be names (str); got int 3."),
+    ],
+)
+def test_submodel_inputs_that_are_not_a_list_of_names_are_named_inputs(inputs, message):
+    model = named_gcn()
+    before = model.code
+    with pytest.raises(HeaderError) as info:
+        model.submodel("out", inputs=inputs)
+    assert message in str(info.value)
+    assert "Outputs" not in str(info.value)
+    assert info.value.location == Location("inputs")
+    assert model.code == before
+
+
 def test_submodel_of_an_unknown_value_suggests_the_nearest():
     with pytest.raises(HeaderError, match="Did you mean 'out'"):
         named_gcn().submodel("outt")

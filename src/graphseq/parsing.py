@@ -603,42 +603,48 @@ def parse_header(text: str) -> Header:
 
 # Outputs ---------------------------------------------------------------------------------------
 
+_ONCE = {"outputs": "returned once", "inputs": "given once"}
+
 
 @lru_cache(maxsize=1024)
-def parse_outputs(text: str) -> tuple[str, ...]:
+def parse_outputs(text: str, part: Literal["outputs", "inputs"] = "outputs") -> tuple[str, ...]:
     """Parse a model's outputs, a comma-separated list of value names: ``'x1, x'``.
+
+    The same grammar reads the value names a submodel starts from (``part="inputs"``).
 
     Args:
         text: The outputs as written.
+        part: What the names are, for messages and the error's location.
 
     Returns:
         The names, in order.
 
     Raises:
         HeaderError: The text is empty, holds an arrow, a name twice, or something that is
-            not a name. Its location is ``Location("outputs")``.
+            not a name. Its location is ``Location(part)``.
 
     Example:
         >>> parse_outputs('x1, x')
         ('x1', 'x')
     """
-    at = Location("outputs")
+    at = Location(part)
+    label = part.capitalize()
     arrow = text.find("->")
     if arrow >= 0:
         raise HeaderError(
-            f"Outputs {text!r} hold '->': outputs are a list of value names such as 'y, z', "
+            f"{label} {text!r} hold '->': {part} are a list of value names such as 'y, z', "
             "not a header.",
             text=text,
             span=(arrow, arrow + 2),
             location=at,
         )
     if not text.strip():
-        raise HeaderError("Outputs are empty: name at least one value.", text=text, location=at)
+        raise HeaderError(f"{label} are empty: name at least one value.", text=text, location=at)
     try:
         items = list(_outs(text, 0, plain_only=False))
     except HeaderError as error:
         raise HeaderError(
-            f"Outputs {text!r} are not a list of names: {error.reason}",
+            f"{label} {text!r} are not a list of names: {error.reason}",
             text=text,
             span=error.span,
             location=at,
@@ -647,10 +653,10 @@ def parse_outputs(text: str) -> tuple[str, ...]:
     for name, a, b in items:
         if name in names:
             raise HeaderError(
-                f"Outputs name {name!r} twice; each value is returned once.",
+                f"{label} name {name!r} twice; each value is {_ONCE[part]}.",
                 text=text,
                 span=(a, b),
-                hint=f"write each output once, such as {', '.join(dict.fromkeys(names))!r}.",
+                hint=f"write each {part[:-1]} once, such as {', '.join(dict.fromkeys(names))!r}.",
                 location=at,
             )
         names.append(name)

@@ -13,7 +13,7 @@ import inspect
 import unicodedata
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -85,11 +85,14 @@ def make_inputs(
     return inputs, signature, names
 
 
-def make_outputs(outputs: str | Iterable[str] | None) -> tuple[str, ...] | None:
+def make_outputs(
+    outputs: str | Iterable[str] | None, part: Literal["outputs", "inputs"] = "outputs"
+) -> tuple[str, ...] | None:
     """Parse the model's outputs: a str ``'x1, x'``, a list of names, or ``None``.
 
     Args:
         outputs: What the user passed.
+        part: What the names are (``"inputs"`` for the values a submodel starts from).
 
     Returns:
         The names, or ``None`` for "the last step's outputs".
@@ -104,15 +107,16 @@ def make_outputs(outputs: str | Iterable[str] | None) -> tuple[str, ...] | None:
     if outputs is None:
         return None
     if isinstance(outputs, str):
-        return parse_outputs(outputs)
+        return parse_outputs(outputs, part)
     items = list(outputs)
     bad = [o for o in items if not isinstance(o, str)]
     if bad:
         raise HeaderError(
-            f"Outputs must be names (str); got {type(bad[0]).__name__} {bad[0]!r:.60}.",
-            location=Location("outputs"),
+            f"{part.capitalize()} must be names (str); got {type(bad[0]).__name__} "
+            f"{bad[0]!r:.60}.",
+            location=Location(part),
         )
-    return parse_outputs(", ".join(items))
+    return parse_outputs(", ".join(items), part)
 
 
 def default_name(index: int, used: Container[str]) -> str:

@@ -408,10 +408,6 @@ def _lowered(error: HeaderError, removed: int) -> str:
 
 def _names_of(names: str | Iterable[str]) -> tuple[str, ...]:
     """Input names given as ``'h, edge_index'`` or a list (the outputs grammar)."""
-    try:
-        parsed = make_outputs(names)
-    except HeaderError as error:
-        raise HeaderError(error.reason.replace("Outputs", "Inputs", 1), text=error.text,
-                          span=error.span, location=Location("inputs")) from None
+    parsed = make_outputs(names, "inputs")
     assert parsed is not None
     return parsed
