@@ -159,6 +159,11 @@ def split(content: str, sep: str) -> list[str]:
     return parts
 
 
+def _sentence(reason: str, span: tuple[int, int] | None = None) -> HeaderError:
+    """An error whose reason is a whole sentence (``Input ...``, ``Type ...``): no prefix."""
+    return HeaderError(reason, span=span, where="")
+
+
 def check_name(name: str, span: tuple[int, int] | None = None) -> str:
     """``name`` as Python reads it (NFKC-normalised) if it is a usable value name.
 
@@ -704,20 +709,20 @@ def parse_input_args(text: str) -> InputArgs:
     left, right = text[:cut], text[cut + 2 :]
     try:
         if not left.strip():
-            raise HeaderError("Input args are empty: a model needs at least one input.")
+            raise _sentence("Input args are empty: a model needs at least one input.")
         args = _input_args(left)
         return_repr = None
         if arrows:
             return_repr = right.strip()
             if not return_repr:
-                raise HeaderError(
+                raise _sentence(
                     "Input args have '->' but no return type after it.",
                     span=(len(left), len(text)),
                 )
             node = check_type(return_repr, cut + 2 + right.index(return_repr))
             return_repr = _one_line(return_repr, node)
-    except HeaderError as error:
-        where = None if error.reason.startswith(("Input", "Type", "The")) else "Input args"
+    except HeaderError as error:  # a whole sentence keeps where="", a fragment gets a prefix
+        where = "Input args" if error.where is None else error.where
         raise HeaderError(
             error.reason, text, error.span, error.hint, where, Location("inputs")
         ) from None
@@ -744,9 +749,9 @@ def _input_args(left: str) -> tuple[InputArg, ...]:
 def _check_input(before: list[InputArg], arg: InputArg, span: tuple[int, int]) -> None:
     """Each input is named once, and those with defaults come last."""
     if any(x.name == arg.name for x in before):
-        raise HeaderError(f"Input args name {arg.name!r} twice.", span=span)
+        raise _sentence(f"Input args name {arg.name!r} twice.", span=span)
     if before and before[-1].has_default and not arg.has_default:
-        raise HeaderError(
+        raise _sentence(
             f"Input {arg.name!r} has no default but follows one that has.", span=span
         )
 
@@ -785,13 +790,13 @@ def _diagnose_input_args(left: str) -> NoReturn:
                 raise _shifted(error, a) from None
             if params is None or len(params) != 1:
                 if _parse(f"def _({item}): pass", "exec") is not None:  # ``*x``, ``**x``
-                    raise HeaderError(f"Input {item!r} must be a plain name.", span=(a, b))
+                    raise _sentence(f"Input {item!r} must be a plain name.", span=(a, b))
                 _check_input_name(item, a)
-                raise HeaderError(f"Input {item!r} is not valid syntax.", span=(a, b))
+                raise _sentence(f"Input {item!r} is not valid syntax.", span=(a, b))
         _check_input(found, arg, (a, b))
         found.append(arg)
     start = len(left) - len(left.lstrip())
-    raise HeaderError(
+    raise _sentence(
         f"Input args {left.strip()!r} are not valid syntax.",
         span=(start, start + len(left.strip())),
     )
@@ -818,7 +823,7 @@ def _literal(node: ast.expr, span: tuple[int, int]) -> Any:
         or (isinstance(node.op, ast.USub | ast.UAdd) and type(value.value) in (int, float))
     ):
         return ast.literal_eval(node)
-    raise HeaderError(
+    raise _sentence(
         "Input default must be a literal (None, a number, a string or True/False).", span=span
     )
 
@@ -839,7 +844,7 @@ def check_type(text: str, start: int = 0) -> ast.expr:
         return ast.Name(text)  # ``Tensor``: what ast.parse would give, without parsing
     tree = _parse(text.strip(), "eval")
     if not isinstance(tree, ast.Expression):
-        raise HeaderError(f"Type {text!r} is not valid syntax.", span=span)
+        raise _sentence(f"Type {text!r} is not valid syntax.", span=span)
     return _check_type_node(tree.body, text, span)
 
 
@@ -847,13 +852,13 @@ def _check_type_node(node: ast.expr, text: str, span: tuple[int, int]) -> ast.ex
     """``node``, the type ``text``, if it holds only names, dotted names, subscripts and ``|``."""
     for sub in ast.walk(node):
         if isinstance(sub, ast.Attribute) and sub.attr.startswith("_"):
-            raise HeaderError(f"Type {text!r} reaches a private attribute.", span=span)
+            raise _sentence(f"Type {text!r} reaches a private attribute.", span=span)
         if isinstance(sub, ast.Constant) and not (sub.value is None or sub.value is Ellipsis):
-            raise HeaderError(f"Type {text!r} contains a literal.", span=span)
+            raise _sentence(f"Type {text!r} contains a literal.", span=span)
         if isinstance(sub, ast.BinOp) and not isinstance(sub.op, ast.BitOr):
-            raise HeaderError(f"Type {text!r} contains an operation.", span=span)
+            raise _sentence(f"Type {text!r} contains an operation.", span=span)
         if not isinstance(sub, _TYPE_NODES):
-            raise HeaderError(f"Type {text!r} contains {_kind(sub)}.", span=span)
+            raise _sentence(f"Type {text!r} contains {_kind(sub)}.", span=span)
     return node
 
 

@@ -391,7 +391,7 @@ def check(spec: ModelSpec, fns: Sequence[Callable[..., Any]],
         error = flow
     stop = len(spec.steps)
     if error is not None and error.location is not None and error.location.part == "step":
-        if error.reason.startswith("reuses"):
+        if error.location.field == "name":  # a name used twice: no binding to check first
             raise error
         stop = error.location.index or 0
     params = [params_of(fn) for fn in fns[:stop]]
