@@ -59,11 +59,14 @@ class Code:
     lines: tuple[str, ...] = ()  # ``factory`` as linecache holds it
 
 
+_BUILTINS = frozenset(dir(builtins))
+
+
 class _Namespace:
     """Fresh names that cannot clash with the model's value names or any builtin."""
 
     def __init__(self, taken: Iterable[str]) -> None:
-        self._taken = set(taken) | set(dir(builtins))
+        self._taken = set(taken) | _BUILTINS
 
     def fresh(self, base: str) -> str:
         name = base
