@@ -33,7 +33,14 @@ class SizedCache(Generic[V]):
         _ALL.append(self)  # type: ignore[arg-type]
 
     def get(self, key: Hashable) -> V | None:
-        """The value under ``key``, or ``None``; a hit becomes the most recent entry."""
+        """The value under ``key``, or ``None``; a hit becomes the most recent entry.
+
+        Args:
+            key: The key the value was put under.
+
+        Returns:
+            The value kept under ``key``, or ``None`` if there is none (never kept, or dropped).
+        """
         with self._lock:
             hit = self._items.get(key)
             if hit is None:
@@ -42,7 +49,14 @@ class SizedCache(Generic[V]):
             return hit[0]
 
     def put(self, key: Hashable, value: V, weight: int) -> None:
-        """Keep ``value`` under ``key``, dropping the oldest entries to stay in bounds."""
+        """Keep ``value`` under ``key``, dropping the oldest entries to stay in bounds.
+
+        Args:
+            key: The key to keep it under; an entry already there is replaced.
+            value: The value to keep.
+            weight: What the entry counts towards ``max_weight``; an entry heavier than
+                ``max_weight`` is not kept, and the cache is left as it was.
+        """
         if weight > self.max_weight:
             return
         with self._lock:

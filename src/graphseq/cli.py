@@ -188,10 +188,12 @@ def _parser() -> argparse.ArgumentParser:
         "Build the model (with --weights, load its trained state dict), export it with every "
         "graph size dynamic, and check the file against eager on a second, differently sized "
         "random input. Integer inputs get node indices; an input named batch assigns the nodes "
-        "to num_graphs graphs; an int input is given as NAME=VALUE.",
+        "to num_graphs graphs; an int input is given as NAME=VALUE. With --aot, compile the "
+        ".pt2 ahead of time with AOTInductor and check it loaded with aoti_load_package.",
     )
     export.add_argument("-o", "--output", type=Path, required=True,
-                        help="the file to write: .pt2 (torch.export) or .onnx (ONNX)")
+                        help="the file to write: .pt2 (torch.export) or .onnx (ONNX); with "
+                        "--aot, .pt2")
     export.add_argument(
         "--input", "-i", dest="inputs", action=_AppendInput, type=parse_input, default=[],
         metavar="NAME=SHAPE[:DTYPE]",
@@ -200,6 +202,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--weights", type=Path, default=None, metavar="STATE_DICT.pt",
                         help="a state dict saved with torch.save(model.state_dict(), ...)")
+    export.add_argument("--aot", action="store_true",
+                        help="write an AOTInductor package (.pt2): compiled ahead of time with "
+                        "a C++ compiler, which takes tens of seconds")
     export.set_defaults(run=_export)
     return parser
 
@@ -228,9 +233,16 @@ def is_index_name(name: str) -> bool:
     """Whether an input named ``name`` holds indices: ``edge_index``, ``batch``, ``ptr``,
     or a name ending in ``_index``.
 
-    >>> from graphseq.cli import is_index_name
-    >>> [is_index_name(n) for n in ('edge_index', 'batch', 'ptr', 'node_index', 'x')]
-    [True, True, True, True, False]
+    Args:
+        name: The input's name.
+
+    Returns:
+        ``True`` when it does (its default dtype is then ``int64``), else ``False``.
+
+    Example:
+        >>> from graphseq.cli import is_index_name
+        >>> [is_index_name(n) for n in ('edge_index', 'batch', 'ptr', 'node_index', 'x')]
+        [True, True, True, True, False]
     """
     return name in ("edge_index", "batch", "ptr") or name.endswith("_index")
 

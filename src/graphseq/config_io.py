@@ -82,7 +82,21 @@ def load(source: Source, limits: Limits | None = None) -> tuple[Mapping[str, Any
 
 
 def read_text(path: Path, label: str, limits: Limits) -> str:
-    """The text of a regular UTF-8 file of at most ``limits.max_bytes`` bytes."""
+    """The text of a regular UTF-8 file of at most ``limits.max_bytes`` bytes.
+
+    Args:
+        path: The file to read.
+        label: How messages name the file.
+        limits: Bounds on reading; only ``max_bytes`` is used.
+
+    Returns:
+        The file's text, without a leading byte-order mark.
+
+    Raises:
+        ConfigError: The path is a folder or not a regular file, the file is larger than
+            ``limits.max_bytes``, or it is not UTF-8.
+        OSError: The file does not exist or cannot be opened.
+    """
     info = os.stat(path)  # follows symlinks: a link to /dev/zero is a device
     if stat.S_ISDIR(info.st_mode):
         raise ConfigError([Problem(label, "is a folder, not a config file")])
@@ -158,7 +172,14 @@ def _too_deep(limits: Limits) -> str:
 
 
 def yaml_module() -> Any:
-    """PyYAML, or a :class:`ConfigError` saying how to install it."""
+    """PyYAML, or a :class:`ConfigError` saying how to install it.
+
+    Returns:
+        The ``yaml`` module.
+
+    Raises:
+        ConfigError: PyYAML is not installed.
+    """
     try:
         import yaml
     except ImportError:

@@ -93,11 +93,16 @@ class ConfigError(ValueError):
 
     The message lists the first 12 problems, each cut short, so it stays under 10 KB.
 
-    >>> from graphseq import from_config
-    >>> from_config({'inputs': 'x', 'steps': [{'name': 'lin', 'module': 'Linear', 'arg': [4]}]})
-    Traceback (most recent call last):
-      ...
-    graphseq.config.ConfigError: config: steps[0] ('lin').arg: unknown key. Did you mean 'args'?
+    Args:
+        problems: Every fault found, in order; kept whole as ``problems``.
+
+    Example:
+        >>> from graphseq import from_config
+        >>> from_config({'inputs': 'x', 'steps': [{'name': 'lin', 'module': 'Linear',
+        ...                                        'arg': [4]}]})
+        Traceback (most recent call last):
+          ...
+        graphseq.config.ConfigError: config: steps[0] ('lin').arg: unknown key. Did you mean 'args'?
     """
 
     __module__ = "graphseq.config"
@@ -107,7 +112,12 @@ class ConfigError(ValueError):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        """The message's lines: the first problems, then how many more there are."""
+        """The message's lines: the first problems, then how many more there are.
+
+        Returns:
+            One line per problem shown (at most 12), then ``... and N more problems`` if any
+            were left out.
+        """
         shown = [str(p) for p in self.problems[:MAX_SHOWN]]
         hidden = len(self.problems) - MAX_SHOWN
         if hidden > 0:
@@ -155,9 +165,17 @@ _repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 6
 def cut(text: str, limit: int = 200) -> str:
     """``text``, cut to ``limit`` characters with ``...`` at the end.
 
-    >>> from graphseq.config_schema import cut
-    >>> cut('abcdefghij', 8)
-    'abcde...'
+    Args:
+        text: The text to shorten.
+        limit: The most characters returned, ``...`` included.
+
+    Returns:
+        ``text`` itself if it fits, else its start followed by ``...``.
+
+    Example:
+        >>> from graphseq.config_schema import cut
+        >>> cut('abcdefghij', 8)
+        'abcde...'
     """
     return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."
 
@@ -165,9 +183,17 @@ def cut(text: str, limit: int = 200) -> str:
 def show(value: Any, limit: int = 60) -> str:
     """A short repr of ``value`` for messages: nested and long values are cut with ``...``.
 
-    >>> from graphseq.config_schema import show
-    >>> show([[1, 2, 3, 4, 5, 6, 7, 8]] * 9)
-    '[[1, 2, 3, 4, 5, 6, ...], [1, 2, 3, 4, 5, 6, ...], [1, 2, 3, 4, 5, 6, ...], [...'
+    Args:
+        value: Any value; one whose ``repr`` raises is shown by its type, ``<Name>``.
+        limit: About how long the result may be (at most ``limit + 20`` characters).
+
+    Returns:
+        The repr on one line, with runs of whitespace made single spaces.
+
+    Example:
+        >>> from graphseq.config_schema import show
+        >>> show([[1, 2, 3, 4, 5, 6, 7, 8]] * 9)
+        '[[1, 2, 3, 4, 5, 6, ...], [1, 2, 3, 4, 5, 6, ...], [1, 2, 3, 4, 5, 6, ...], [...'
     """
     try:
         text = _repr.repr(value)
@@ -359,9 +385,20 @@ def check_plain(
     them, nested at most ``limits.max_depth`` deep, with at most ``limits.max_nodes`` values
     in all, and containing no cycle.
 
-    >>> from graphseq.config_schema import check_plain
-    >>> check_plain([1, {'a': (2, 3)}])  # doctest: +ELLIPSIS
-    ('[1].a', 'is tuple (2, 3); configs hold plain data (...)')
+    Args:
+        value: The value to check.
+        limits: The depth and count bounds; :class:`Limits` by default.
+        budget: A count of values shared by several calls, so ``max_nodes`` bounds them all
+            (used by :func:`validate`); a fresh one by default.
+
+    Returns:
+        ``None`` if ``value`` is plain, else where the first fault is (a path such as
+        ``'[1].a'``, ``''`` for ``value`` itself) and what is wrong there.
+
+    Example:
+        >>> from graphseq.config_schema import check_plain
+        >>> check_plain([1, {'a': (2, 3)}])  # doctest: +ELLIPSIS
+        ('[1].a', 'is tuple (2, 3); configs hold plain data (...)')
     """
     limits = limits or Limits()
     budget = budget or _Budget(limits)
@@ -434,7 +471,23 @@ def normal_form(
 ) -> dict[str, Any]:
     """The config in normal form: ``inputs``, ``outputs`` if given, then ``steps``, each with
     ``name`` and ``module``, then ``args`` and ``kwargs`` only when not empty, then ``header``
-    only when one was written."""
+    only when one was written.
+
+    Args:
+        inputs: The model's inputs, such as ``'x, edge_index'``.
+        outputs: The model's outputs, such as ``'x1, x'``, or ``None`` to leave the key out.
+        steps: Each step as ``(name, module, args, kwargs, header)``; ``header`` is ``None``
+            when none was written.
+
+    Returns:
+        A new dict of plain data, ready to write as YAML or JSON (``args`` and ``kwargs``
+        are shallow copies).
+
+    Example:
+        >>> from graphseq.config_schema import normal_form
+        >>> normal_form('x', None, [('lin', 'Linear', [4, 2], {}, None)])
+        {'inputs': 'x', 'steps': [{'name': 'lin', 'module': 'Linear', 'args': [4, 2]}]}
+    """
     out: dict[str, Any] = {"inputs": inputs}
     if outputs is not None:
         out["outputs"] = outputs

@@ -49,7 +49,11 @@ class ExampleInputs:
     names: tuple[str, ...]
 
     def values(self) -> dict[str, Any]:
-        """Each input name with its value."""
+        """Each input name with its value.
+
+        Returns:
+            A new dict from input name to example value, in the model's input order.
+        """
         return dict(zip(self.names, (*self.args, *self.kwargs.values()), strict=True))
 
 
@@ -308,7 +312,10 @@ def save_program(
     elif aot:
         from torch._inductor import aoti_compile_and_package
 
-        aoti_compile_and_package(program, package_path=os.fspath(out))
+        with warnings.catch_warnings():  # torch trips over its own deprecations while compiling
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            aoti_compile_and_package(program, package_path=os.fspath(out))
     else:
         torch.export.save(program, out)
     return out

@@ -191,7 +191,15 @@ class Result:
     detail: str = ""
 
     def cell(self) -> str:
-        """The table cell: ``yes`` or ``no: <reason>``."""
+        """The table cell: ``yes`` or ``no: <reason>``.
+
+        Returns:
+            ``'yes'`` when ``ok``, else ``'no: '`` followed by ``detail``.
+
+        Example:
+            >>> Result(False, 'data-dependent shape').cell()
+            'no: data-dependent shape'
+        """
         return "yes" if self.ok else f"no: {self.detail}"
 
 

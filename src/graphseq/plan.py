@@ -155,7 +155,17 @@ def pickle_names(names: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def unpickle_names(names: Mapping[str, Any]) -> dict[str, Any]:
-    """The inverse of :func:`pickle_names`."""
+    """The inverse of :func:`pickle_names`.
+
+    Args:
+        names: What :func:`pickle_names` gave.
+
+    Returns:
+        A new dict with each module reference imported again.
+
+    Raises:
+        ImportError: A referenced module cannot be imported here.
+    """
     return {k: importlib.import_module(v.name) if isinstance(v, _ModuleRef) else v
             for k, v in names.items()}
 

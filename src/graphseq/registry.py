@@ -342,6 +342,22 @@ def describe(obj: Any) -> tuple[str, list[Any], dict[str, Any]] | None:
 
     Modules made by :func:`build` or :func:`record` (and so by ``from_config``) are described
     by what they were made with; functions by their registered name, else their import path.
+
+    Args:
+        obj: A module or function.
+
+    Returns:
+        ``(name, args, kwargs)`` (deep copies of the recorded arguments; empty for a
+        function), or ``None`` for a module with no record or a function that is neither
+        registered nor importable by its path.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import registry
+        >>> registry.describe(torch.nn.functional.relu)
+        ('torch.nn.functional.relu', [], {})
+        >>> registry.describe(torch.nn.Linear(4, 2)) is None
+        True
     """
     spec = getattr(obj, SPEC_ATTR, None) if isinstance(obj, torch.nn.Module) else None
     if spec is not None:

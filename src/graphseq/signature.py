@@ -47,7 +47,12 @@ _PYG_TYPING = "torch_geometric.typing"
 
 
 def default_namespace() -> dict[str, Any]:
-    """Names a type string may use without importing anything: typing, torch and Tensor."""
+    """Names a type string may use without importing anything: typing, torch and Tensor.
+
+    Returns:
+        A new dict: every name in ``typing.__all__``, then ``torch``, ``Tensor`` and
+        ``typing`` itself.
+    """
     names: dict[str, Any] = {n: getattr(typing, n) for n in typing.__all__}
     names.update(torch=torch, Tensor=Tensor, typing=typing)
     return names
@@ -70,7 +75,22 @@ def _pyg_name(name: str) -> Any:
 
 
 def lookup(name: str, namespace: Mapping[str, Any]) -> Any:
-    """Resolve a bare name: the given namespace, then typing/torch, PyG, builtins."""
+    """Resolve a bare name: the given namespace, then typing/torch, PyG, builtins.
+
+    Args:
+        name: A bare name such as ``'Tensor'`` or ``'Adj'``.
+        namespace: Names looked at first (the caller's globals).
+
+    Returns:
+        What ``name`` stands for (only classes are taken from builtins).
+
+    Raises:
+        KeyError: ``name`` is found nowhere.
+
+    Example:
+        >>> lookup('Tensor', {}), lookup('int', {})
+        (<class 'torch.Tensor'>, <class 'int'>)
+    """
     for source in (namespace, _DEFAULTS):
         if name in source:
             return source[name]
@@ -156,6 +176,19 @@ def resolve_signature(
 
     Untyped inputs are ``Tensor`` (``Optional[Tensor]`` with a ``None`` default, the default's
     type with another default), as in the reference.
+
+    Args:
+        inputs: The parsed input args.
+        namespace: Names the types may use besides typing, torch, PyG's typing aliases and
+            builtin classes (the caller's globals).
+
+    Returns:
+        The signature (the return type is ``Tensor`` when none was written), and each name
+        the types use with what it resolved to.
+
+    Raises:
+        HeaderError: A type uses an undefined name or is not a valid type (location
+            ``inputs``).
     """
     params: dict[str, Parameter] = {}
     used: dict[str, Any] = {}
@@ -200,7 +233,15 @@ def _resolve_text(
 
 
 def caller_namespace(skip_package: str = "graphseq") -> dict[str, Any]:
-    """The globals of the nearest frame outside ``skip_package`` (read, never imported)."""
+    """The globals of the nearest frame outside ``skip_package`` (read, never imported).
+
+    Args:
+        skip_package: The package whose frames (its modules and subpackages) are passed over.
+
+    Returns:
+        That frame's globals dict itself (not a copy), or an empty dict if every frame is
+        inside ``skip_package``.
+    """
     frame = sys._getframe(1)
     while frame is not None:
         name = frame.f_globals.get("__name__", "")

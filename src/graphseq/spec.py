@@ -290,6 +290,12 @@ def _makes_without_args(cls: type) -> bool:
 def kind_of(fn: Callable[..., Any]) -> Kind:
     """``"module"`` for an ``nn.Module``, else ``"function"``.
 
+    Args:
+        fn: A step's callable.
+
+    Returns:
+        ``"module"`` or ``"function"``.
+
     Example:
         >>> kind_of(torch.nn.ReLU()), kind_of(torch.cat)
         ('module', 'function')

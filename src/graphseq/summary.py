@@ -96,10 +96,18 @@ def run(
 def describe(value: Any) -> str:
     """A short description of a value: shape and dtype for tensors, nested for sequences.
 
-    >>> describe(torch.zeros(2, 3, dtype=torch.long))
-    '[2, 3] int64'
-    >>> describe((torch.zeros(4), None, 7))
-    '([4] float32, None, int)'
+    Args:
+        value: Any value a step returned or was given.
+
+    Returns:
+        ``'[2, 3] int64'`` for a tensor, ``'None'``, a list or tuple's first 4 items (then
+        how many there are) nested 2 deep, or else the value's type name.
+
+    Example:
+        >>> describe(torch.zeros(2, 3, dtype=torch.long))
+        '[2, 3] int64'
+        >>> describe((torch.zeros(4), None, 7))
+        '([4] float32, None, int)'
     """
     return _describe(value, 0)
 
@@ -127,8 +135,16 @@ def _describe(value: Any, depth: int) -> str:
 def short_repr(fn: Callable[..., Any], width: int = 60) -> str:
     """A one-line label for a step's callable: a module's repr, a function's name.
 
-    >>> short_repr(torch.nn.ReLU()), short_repr(torch.cat)
-    ('ReLU()', 'cat')
+    Args:
+        fn: The step's callable (a module, a function or a ``functools.partial``).
+        width: The most characters returned, ``...`` included.
+
+    Returns:
+        The label on one line, with runs of whitespace made single spaces.
+
+    Example:
+        >>> short_repr(torch.nn.ReLU()), short_repr(torch.cat)
+        ('ReLU()', 'cat')
     """
     if isinstance(fn, functools.partial):
         text = f"partial({short_repr(fn.func, width)}, ...)"

@@ -272,8 +272,20 @@ def to_mermaid(
 def render_dot(source: str, fmt: str) -> bytes:
     """Run Graphviz ``dot -T<fmt>`` on DOT ``source``; the rendered bytes.
 
-    >>> render_dot('digraph { a -> b }', 'svg').startswith(b'<?xml')
-    True
+    Args:
+        source: DOT source, such as ``model.to_dot()``.
+        fmt: A Graphviz output format, such as ``'svg'`` or ``'png'``.
+
+    Returns:
+        What ``dot`` wrote to its standard output.
+
+    Raises:
+        GraphvizNotFoundError: ``dot`` is not on ``PATH``.
+        GraphvizError: ``dot`` failed (bad source or format); the message carries its stderr.
+
+    Example:
+        >>> render_dot('digraph { a -> b }', 'svg').startswith(b'<?xml')
+        True
     """
     exe = shutil.which("dot")
     if exe is None:
