@@ -121,6 +121,47 @@ def test_bad_command_lines_are_one_error_line(argv, message, tmp_path: Path, cap
     assert list(tmp_path.iterdir()) == []
 
 
+def test_aot_writes_a_package_that_aoti_load_package_runs_on_any_size(tmp_path: Path, capsys):
+    # The one real AOTInductor compile of this file: about 15-30 s on a 2-core machine.
+    torch.manual_seed(5)
+    trained = from_config(GCN).eval()
+    torch.save(trained.state_dict(), tmp_path / "weights.pt")
+    out = tmp_path / "gcn_aot.pt2"
+    argv = ["export", str(GCN), "-o", str(out), "--aot", *GCN_INPUTS,
+            "--weights", str(tmp_path / "weights.pt")]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(rf"wrote {re.escape(str(out))} \(\d+\.\d (kB|MB)\)", lines[0])
+    assert lines[1:4] == [
+        "inputs (d0, d1, ... are dynamic sizes):",
+        "  x           float32[d0, 34]",
+        "  edge_index  int64[2, d1]",
+    ]
+    assert re.fullmatch(
+        r"check: AOTInductor \.pt2 vs eager on another size \(x=\[69, 34\], "
+        r"edge_index=\[2, 313\]\): largest difference \S+, OK",
+        lines[4],
+    )
+    compiled = torch._inductor.aoti_load_package(str(out))
+    x, edge_index = torch.randn(7, 34), torch.randint(0, 7, (2, 20))  # a third size
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x, edge_index), trained(x, edge_index))
+
+
+@pytest.mark.parametrize("name", ["m.onnx", "m.pt", "m"])
+def test_aot_refuses_an_output_not_ending_in_pt2_as_a_usage_error(name, tmp_path: Path, capsys,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(GCN), "-o", name, "--aot", *GCN_INPUTS]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"graphseq export: error: --aot writes an AOTInductor package, whose file name must "
+        f"end in .pt2 (got -o {name})"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_random_inputs_are_valid_indices_and_batches():
     specs = {"x": ((7, 3), torch.float32), "edge_index": ((2, 50), torch.int64),
              "batch": ((7,), torch.int64), "num_graphs": 3}

@@ -1,10 +1,12 @@
-"""``graphseq export``: a config's model to ``.pt2`` or ``.onnx``, checked on another size.
+"""``graphseq export``: a config's model to ``.pt2``, ``.onnx`` or (``--aot``) an AOTInductor
+``.pt2`` package, checked on another size.
 
 The example inputs are random, of the shapes given with ``--input``: floating inputs are normal
 noise; integer tensors are node indices below the number of nodes (the rows of the first
 floating input), except ``batch``, which assigns the nodes, in order, to ``num_graphs`` graphs.
 An ``int`` input takes its value from ``--input NAME=VALUE``. The check run grows every dynamic
-size, builds a second random input of those sizes, and compares the exported file with eager.
+size, builds a second random input of those sizes, and compares the exported file with eager
+(an AOTInductor package is loaded with ``torch._inductor.aoti_load_package``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,13 +181,16 @@ def _shape_text(specs: Mapping[str, Spec]) -> str:
     )
 
 
-def largest_difference(model: Sequential, path: Path, inputs: dict[str, Any]) -> float:
+def largest_difference(
+    model: Sequential, path: Path, inputs: dict[str, Any], *, aot: bool = False
+) -> float:
     """Run the exported file and eager on ``inputs``; the largest absolute difference.
 
     Args:
         model: the eager model.
         path: the exported ``.pt2`` or ``.onnx``.
         inputs: keyword inputs.
+        aot: ``path`` is an AOTInductor package, run by ``torch._inductor.aoti_load_package``.
 
     Returns:
         The largest difference, relative to ``max(1, largest eager output)``.
@@ -198,7 +204,13 @@ def largest_difference(model: Sequential, path: Path, inputs: dict[str, Any]) ->
             got = [torch.from_numpy(a) for a in run_onnx(path, model, **inputs)]
         else:
             args = bind_inputs(model, **inputs).args
-            got = [torch.as_tensor(t) for t in tree_leaves(torch.export.load(path).module()(*args))]
+            if aot:
+                from torch._inductor import aoti_load_package
+
+                runner: Callable[..., Any] = aoti_load_package(str(path))
+            else:
+                runner = torch.export.load(path).module()
+            got = [torch.as_tensor(t) for t in tree_leaves(runner(*args))]
     if len(got) != len(want) or any(g.shape != w.shape for g, w in zip(got, want, strict=False)):
         raise ExportCheckError(
             f"the exported outputs {[tuple(g.shape) for g in got]} do not match eager's "
@@ -215,20 +227,33 @@ def run(model: Sequential, args: argparse.Namespace) -> int:
 
     Args:
         model: the config's model.
-        args: the parsed command line (``output``, ``inputs``, ``weights``).
+        args: the parsed command line (``output``, ``inputs``, ``weights``, ``aot``).
 
     Returns:
-        0 when the check passes, 1 when the exported file differs from eager.
+        0 when the check passes, 1 when the exported file differs from eager, 2 when ``--aot``
+        is given with an output whose name does not end in ``.pt2`` (a usage error; nothing is
+        exported).
     """
     out: Path = args.output
-    check_path(out)
+    aot = bool(getattr(args, "aot", False))
+    if aot and out.suffix.lower() != ".pt2":
+        print(
+            f"graphseq export: error: --aot writes an AOTInductor package, whose file name "
+            f"must end in .pt2 (got -o {out})",
+            file=sys.stderr,
+        )
+        return 2
+    check_path(out, aot=aot)
     if args.weights is not None:
         _load_weights(model, args.weights)
     model.eval()
     given = specs(model, args.inputs)
     example = random_inputs(given, seed=0)
     program = _export_quietly(model, example, debug=bool(getattr(args, "debug", False)))
-    save_program(program, out, model=model)
+    if aot:
+        _compile(program, out)
+    else:
+        save_program(program, out, model=model)
     size = out.stat().st_size
     print(f"wrote {out} ({_bytes(size)})")
     print("inputs (d0, d1, ... are dynamic sizes):")
@@ -237,10 +262,11 @@ def run(model: Sequential, args: argparse.Namespace) -> int:
     for name, text in described:
         print(f"  {name:<{width}}  {text}")
     second = grown(program, given)
-    diff = largest_difference(model, out, random_inputs(second, seed=1))
+    diff = largest_difference(model, out, random_inputs(second, seed=1), aot=aot)
     verdict = "OK" if diff <= TOLERANCE else f"MISMATCH (tolerance {TOLERANCE:g})"
+    kind = "AOTInductor .pt2" if aot else out.suffix
     print(
-        f"check: {out.suffix} vs eager on another size ({_shape_text(second)}): largest "
+        f"check: {kind} vs eager on another size ({_shape_text(second)}): largest "
         f"difference {diff:.2g}, {verdict}"
     )
     return 0 if diff <= TOLERANCE else 1
@@ -262,6 +288,18 @@ def _export_quietly(model: Sequential, example: dict[str, Any], debug: bool) -> 
         for note in getattr(error, "__notes__", ()):
             failed.add_note(note)
         raise failed from error
+
+
+def _compile(program: ExportedProgram, out: Path) -> None:
+    """Compile with AOTInductor; a failure is one line that says the traced program is fine."""
+    try:
+        save_program(program, out, aot=True)
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise RuntimeError(
+            f"AOTInductor could not compile the exported program: {type(error).__name__}: "
+            f"{first} (torch.export traced it: without --aot, the .pt2 is written)"
+        ) from error
 
 
 def _load_weights(model: Sequential, path: Path) -> None:
