@@ -145,3 +145,45 @@ def test_every_mistake_in_the_header_page_raises_a_header_error():
     for title, code in graphseq_docs.MISTAKES:
         shown = graphseq_docs.run_mistake(code)
         assert shown.startswith("HeaderError: "), f"{title}: {shown}"
+
+
+def test_modules_import_each_other_in_one_direction():
+    graphseq_docs = _hooks()
+    graph = graphseq_docs.import_graph()  # raises ValueError on a cycle
+    stages = set(graphseq_docs.PIPELINE)
+    assert stages <= set(graph), "every stage is a module"
+    for module, deps in graph.items():
+        if module in stages:
+            tools = set(deps) - stages
+            assert tools <= ({"trim"} if module == "codegen" else set()), (module, tools)
+        else:
+            assert "sequential" not in deps, f"{module} imports sequential when it loads"
+
+
+def test_parsing_and_plan_load_without_torch():
+    graphseq_docs = _hooks()
+    graph = graphseq_docs.import_graph()
+    src = Path(graphseq.__file__).parent
+    for start in ("parsing", "plan"):
+        seen, todo = set(), [start]
+        while todo:
+            module = todo.pop()
+            if module not in seen:
+                seen.add(module)
+                todo += graph[module]
+        for module in seen:
+            text = (src / f"{module}.py").read_text(encoding="utf-8")
+            assert not re.search(r"^(import torch|from torch)", text, flags=re.M), (start, module)
+
+
+def test_the_import_graph_reads_load_time_imports_and_finds_cycles():
+    import ast
+
+    graphseq_docs = _hooks()
+    tree = ast.parse("from . import plan\nfrom .errors import x\n"
+                     "if TYPE_CHECKING:\n    from .spec import y\n"
+                     "def f():\n    from .codegen import z\n")
+    assert graphseq_docs._load_time_imports(tree, "parsing") == {"plan", "errors"}
+    graphseq_docs.check_acyclic({"a": {"b"}, "b": {"c"}, "c": set()})
+    with pytest.raises(ValueError, match="a -> b -> c -> a"):
+        graphseq_docs.check_acyclic({"a": {"b"}, "b": {"c"}, "c": {"a"}})

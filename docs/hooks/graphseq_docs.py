@@ -6,6 +6,8 @@
   top-level ``graphseq`` names first, then every public module of the package.
 - ``<!-- graphseq:header-errors -->`` becomes the catalogue of header mistakes, each with the
   error the library raises for it, produced by running the example.
+- ``<!-- graphseq:layout -->`` becomes the table of the package's modules in pipeline order, with
+  what each one imports when it loads, read from the source (a cycle fails the build).
 - Nav entries whose page does not exist yet (a page still being written) are dropped with
   an INFO line, and links to them become plain text, instead of failing the strict build.
 """
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import importlib
 import inspect
@@ -30,6 +33,7 @@ log = logging.getLogger("mkdocs.hooks.graphseq")
 CLI = "<!-- graphseq:cli -->"
 API = "<!-- graphseq:api -->"
 HEADER_ERRORS = "<!-- graphseq:header-errors -->"
+LAYOUT = "<!-- graphseq:layout -->"
 HELP_WIDTH = "88"
 
 
@@ -86,6 +90,8 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
         markdown = markdown.replace(API, api_reference())
     if HEADER_ERRORS in markdown:
         markdown = markdown.replace(HEADER_ERRORS, header_errors())
+    if LAYOUT in markdown:
+        markdown = markdown.replace(LAYOUT, layout_table())
     for page in MISSING:  # a link to a page still being written reads as plain text
         markdown = re.sub(rf"\[([^\]]+)\]\({re.escape(page)}(#[^)]*)?\)", r"\1", markdown)
     return markdown
@@ -332,3 +338,102 @@ def header_errors() -> str:
             f"### {title}\n\n```python\n{code}\n```\n\n```text\n{run_mistake(code)}\n```\n"
         )
     return "\n".join(parts)
+
+
+# Layout -------------------------------------------------------------------------------------
+
+PIPELINE = ("errors", "cache", "parsing", "signature", "binding", "plan", "spec", "codegen",
+            "surgery", "sequential")
+"""The stages, upstream first; every other module is a tool on top of them."""
+
+
+def _load_time_imports(tree: ast.Module, name: str) -> set[str]:
+    """The graphseq modules that running ``tree``'s top level imports (not function bodies,
+    not ``if TYPE_CHECKING:`` blocks)."""
+    found: set[str] = set()
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            pending += node.orelse
+            continue
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level == 1 and not base:  # from . import x
+                found.update(alias.name for alias in node.names)
+            elif node.level == 1:
+                found.add(base.split(".")[0])
+            elif base.startswith("graphseq."):
+                found.add(base.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names
+                         if a.name.startswith("graphseq."))
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                pending.append(child)
+    found.discard(name)
+    return found
+
+
+def import_graph() -> dict[str, list[str]]:
+    """For each module of the package, the package's modules it imports when it is loaded.
+
+    Imports inside functions are left out: they run on use, after every module has loaded.
+
+    Raises:
+        ValueError: The graph has a cycle (named in the message).
+    """
+    import graphseq
+
+    src = Path(graphseq.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in sorted(src.glob("*.py")):
+        if path.stem.startswith("__"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        graph[path.stem] = _load_time_imports(tree, path.stem)
+    modules = set(graph)
+    for module, deps in graph.items():  # ``from . import __version__`` loads the package
+        graph[module] = {d if d in modules else "graphseq" for d in deps}
+    check_acyclic(graph)
+    return {module: sorted(deps) for module, deps in graph.items()}
+
+
+def check_acyclic(graph: dict[str, set[str]]) -> None:
+    """Raise ``ValueError`` naming the first cycle in ``graph`` (module -> what it imports)."""
+    done: set[str] = set()
+
+    def visit(module: str, trail: tuple[str, ...]) -> None:
+        if module in trail:
+            cycle = " -> ".join((*trail[trail.index(module):], module))
+            raise ValueError(f"graphseq's modules import each other in a cycle: {cycle}")
+        if module in done:
+            return
+        for dep in sorted(graph.get(module, ())):
+            visit(dep, (*trail, module))
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, ())
+
+
+def layout_table() -> str:
+    """The modules in pipeline order, then the tools: what each is and what it imports."""
+    import graphseq
+
+    src = Path(graphseq.__file__).parent
+    graph = import_graph()
+    order = [m for m in PIPELINE if m in graph] + sorted(m for m in graph if m not in PIPELINE)
+    rows = ["| module | what it is | imports when loaded |", "|---|---|---|"]
+    for module in order:
+        tree = ast.parse((src / f"{module}.py").read_text(encoding="utf-8"))
+        summary = " ".join((ast.get_docstring(tree) or "").split("\n\n")[0].split())
+        summary = re.sub(r":\w+:(`)", r"\1", summary)  # :func:`x` -> `x`
+        summary = summary.replace("|", "\\|")
+        deps = ", ".join(f"`{d}`" for d in graph[module]) or "nothing"
+        deps = deps.replace("`graphseq`", "the package (`graphseq`)")
+        kind = "stage" if module in PIPELINE else "tool"
+        rows.append(f"| `{module}.py` ({kind}) | {summary} | {deps} |")
+    return "\n".join(rows)
