@@ -100,8 +100,9 @@ def describe(value: Any) -> str:
         value: Any value a step returned or was given.
 
     Returns:
-        ``'[2, 3] int64'`` for a tensor, ``'None'``, a list or tuple's first 4 items (then
-        how many there are) nested 2 deep, or else the value's type name.
+        ``'[2, 3] int64'`` for a tensor; ``'None'``; for a list or tuple, its first 4 items
+        described alike (and the count if there are more), down to 2 levels, below which
+        only ``list(5)``; else the value's type name.
 
     Example:
         >>> describe(torch.zeros(2, 3, dtype=torch.long))
