@@ -4,20 +4,20 @@ Launch with torchrun (one process per CPU slot or GPU)::
 
     torchrun --nproc_per_node=2 examples/ddp_train.py --epochs 2
 
-Each process reads RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT from the
-environment that torchrun sets, uses ``gloo`` on the CPU or ``nccl`` on CUDA, and trains on its
-own shard of PyG's ``FakeDataset`` (made from a fixed seed, so every rank sees the same data)
-through a ``DistributedSampler``. Run without torchrun, it trains as a world of one.
+Each process joins the process group through ``ddp_setup.py`` (next to this file): it reads
+RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT from the environment that torchrun
+sets and uses ``gloo`` on the CPU or ``nccl`` on CUDA. It trains on its own shard of PyG's
+``FakeDataset`` (made from a fixed seed, so every rank sees the same data) through a
+``DistributedSampler``. Run without torchrun, it trains as a world of one.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 
+import ddp_setup
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 from torch_geometric import seed_everything
 from torch_geometric.datasets import FakeDataset
@@ -49,17 +49,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    rank = int(os.environ.get("RANK", 0))
-    world_size = int(os.environ.get("WORLD_SIZE", 1))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", "29500")
-    cuda = torch.cuda.is_available()
-    backend = "nccl" if cuda else "gloo"
-    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend, rank=rank, world_size=world_size)
+    world = ddp_setup.init()
+    rank, device = world.rank, world.device
 
     # The same data and the same initial weights on every rank: FakeDataset draws from Python's
     # `random` as well as from torch, and seed_everything seeds both.
@@ -69,14 +60,15 @@ def main() -> None:
         task="graph",
     )
     sampler = DistributedSampler(
-        dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed
+        dataset, num_replicas=world.size, rank=rank, shuffle=True, seed=args.seed
     )
     loader = DataLoader(dataset, batch_size=args.batch_size, sampler=sampler)
     model = make_model(dataset.num_features, dataset.num_classes).to(device)
-    ddp = DistributedDataParallel(model, device_ids=[local_rank] if cuda else None)
+    ddp = world.wrap(model)
     optimizer = torch.optim.Adam(ddp.parameters(), lr=args.lr)
     if rank == 0:
-        print(f"training on world size {world_size} ({backend}, {device.type})", flush=True)
+        print(f"training on world size {world.size} ({world.backend}, {device.type})",
+              flush=True)
 
     for epoch in range(1, args.epochs + 1):
         sampler.set_epoch(epoch)
@@ -100,13 +92,8 @@ def main() -> None:
             print(f"epoch {epoch} loss {loss_sum / graphs:.4f} accuracy {correct / graphs:.4f}",
                   flush=True)
 
-    # Tear down in order: drop DDP (its reducer holds the process group) while the group is
-    # still registered, then destroy the group. Left to interpreter exit, the reducer can be
-    # the last owner and destroy gloo's group while holding the GIL, which gloo's worker thread
-    # may need: a deadlock at exit.
-    dist.barrier()
-    del ddp, optimizer
-    dist.destroy_process_group()
+    del ddp, optimizer  # DDP holds the process group: drop it first (see ddp_setup.shutdown)
+    ddp_setup.shutdown()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ Launch with torchrun (one process per CPU slot or GPU)::
     torchrun --nproc_per_node=2 examples/large_graph.py --epochs 2
     torchrun --nproc_per_node=2 examples/large_graph.py --epochs 4 --resume   # goes on from 2
 
+Joining and leaving the process group is in ``ddp_setup.py`` next to this file, which
+``ddp_train.py`` uses too.
+
 The graph (1,000,000 nodes and 10,000,000 edges by default; ``--nodes``/``--edges`` for small
 runs) is made in memory from a fixed seed, so every rank builds the same one. Its classes are
 learnable: features are noisy class centres and most edges join nodes of one class. Each rank
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +39,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Linear, ReLU
-from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.nn import JumpingKnowledge, SAGEConv
 from tqdm import tqdm
 
@@ -209,16 +210,12 @@ def main() -> None:
                         help="go on from the latest checkpoint in --checkpoint-dir")
     args = parser.parse_args()
 
-    rank = int(os.environ.get("RANK", 0))
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", "29500")
-    cuda = torch.cuda.is_available()
-    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
+    # Imported here, not at the top, so that bench/bench_scale.py can load this file for its
+    # sampler and model without examples/ on the import path.
+    import ddp_setup
+
+    world = ddp_setup.init()
+    rank, device = world.rank, world.device
 
     start = time.perf_counter()
     graph = make_graph(args.nodes, args.edges, args.features, args.classes, args.seed)
@@ -227,8 +224,8 @@ def main() -> None:
                                                       args.fanout)
     if rank == 0:
         print(f"graph: {args.nodes:,} nodes, {args.edges:,} edges, made in "
-              f"{time.perf_counter() - start:.1f} s; world size {world} "
-              f"({'nccl' if cuda else 'gloo'}, {device.type})", flush=True)
+              f"{time.perf_counter() - start:.1f} s; world size {world.size} "
+              f"({world.backend}, {device.type})", flush=True)
         if neighbor_loader:
             print("sampler: NeighborLoader (pyg-lib)", flush=True)
         elif args.sampler == "auto":
@@ -251,14 +248,14 @@ def main() -> None:
             print(f"resumed from {checkpoint.name}: epoch {first_epoch - 1} done", flush=True)
     elif args.resume and rank == 0:
         print(f"no checkpoint in {args.checkpoint_dir}: starting at epoch 1", flush=True)
-    ddp = DistributedDataParallel(model, device_ids=[local_rank] if cuda else None)
+    ddp = world.wrap(model)
     train_seeds = graph["train"].nonzero().flatten()
     val_seeds = graph["val"].nonzero().flatten()
 
     for epoch in range(first_epoch, args.epochs + 1):
         ddp.train()
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch * 10 + rank)
-        seeds = share(train_seeds, epoch, rank, world, args.seed)
+        seeds = share(train_seeds, epoch, rank, world.size, args.seed)
         steps = -(-seeds.numel() // args.batch_size)
         if args.max_batches is not None:
             steps = min(steps, args.max_batches)
@@ -282,7 +279,7 @@ def main() -> None:
         ddp.eval()
         correct = torch.zeros(2, device=device)
         with torch.no_grad():
-            part = share(val_seeds, 0, rank, world, args.seed)
+            part = share(val_seeds, 0, rank, world.size, args.seed)
             if args.max_batches is not None:
                 part = part[: args.max_batches * args.batch_size]
             for x, edge_index, y, nodes, edges in batches(graph, part, args, gen, sampler):
@@ -301,11 +298,8 @@ def main() -> None:
                         "epoch": epoch}, args.checkpoint_dir / f"epoch_{epoch}.pt")
 
     print(f"rank {rank} final parameters {digest(model)}", flush=True)
-    # Tear down in order: drop DDP (its reducer holds the process group) while the group is
-    # still registered, then destroy the group (see examples/ddp_train.py).
-    dist.barrier()
-    del ddp, optimizer
-    dist.destroy_process_group()
+    del ddp, optimizer  # DDP holds the process group: drop it first (see ddp_setup.shutdown)
+    ddp_setup.shutdown()
 
 
 if __name__ == "__main__":
