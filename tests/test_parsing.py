@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch_geometric.inspector import split as reference_split
 
-from graphseq import HeaderError, split
+from graphseq import HeaderError, reading, split
 from graphseq.parsing import (
     Arg,
     Header,
@@ -357,6 +357,57 @@ def test_outputs_errors_point_at_the_fault(text, fragment, fault):
     assert fragment in str(info.value)
     start, end = info.value.span
     assert text[start:end] == fault or (fault == "" and start == len(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        ("données,\n (y),  # note\r\n ｘ=[λ, b]", ["données", "y", "ｘ=[λ, b]"]),
+        ("é,\\\n λ", ["é", "λ"]),
+        ("a,\r(b, c)\r,d", ["a", "(b, c)", "d"]),
+    ],
+)
+def test_reading_call_args_spans_count_characters_across_lines(text, items):
+    found = reading.call_args(text)
+    assert found is not None
+    assert [text[a:b] for _, a, b in found] == items
+
+
+def test_reading_def_params_spans_cover_the_parameter_and_its_type():
+    text = "é: Tensor,\n  données: Optional[Tensor] = None  # c\n"
+    found = reading.def_params(text)
+    assert found is not None
+    spans = [(p.arg, text[a:b], t and text[t[0] : t[1]]) for p, _, a, b, t in found]
+    assert spans == [
+        ("é", "é: Tensor", "Tensor"),
+        ("données", "données: Optional[Tensor] = None", "Optional[Tensor]"),
+    ]
+    assert reading.def_params("x, *rest") is None
+
+
+def test_reading_plain_names_and_tokens_give_character_spans():
+    assert reading.plain_names(" é ,λ") == [("é", 1, 2), ("λ", 4, 5)]
+    assert reading.plain_names("é, [λ]") is None
+    assert [(s, a, b) for _, s, a, b in reading.tokens("é,\n  λ")] == [
+        ("é", 0, 1), (",", 1, 2), ("λ", 5, 6)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("read", "text", "reason", "span"),
+    [
+        (reading.call_args, "x, y,", "has an empty item.", (5, 6)),
+        (reading.call_args, "é, y,  # c\n", "has an empty item.", (5, 11)),
+        (reading.def_params, "x,  ", "has an empty item.", (2, 4)),
+        (reading.token_items, "x,, y", "has an empty item.", (2, 3)),
+        (reading.token_items, "é, f(y", "has a bracket that is never closed.", (4, 5)),
+        (reading.token_items, "é, y)", "has a closing bracket that was never opened.", (4, 5)),
+    ],
+)
+def test_reading_names_the_trailing_comma_or_bracket_at_fault(read, text, reason, span):
+    with pytest.raises(HeaderError) as info:
+        read(text)
+    assert (info.value.reason, info.value.span) == (reason, span)
 
 
 SEPARATORS = st.sampled_from([", ", ",", " , ", ",\n  ", ",\r\n\t", ", # note\n  ", ",\\\n "])

@@ -1,23 +1,23 @@
 """Grammar of headers (``'x, edge_index -> x1'``) and input args (``'x: Tensor, batch'``).
 
-Strings become small immutable records. Python's ``ast`` does the tokenising; only names,
-packed lists/tuples of names, keywords, type expressions and literal defaults are accepted,
-so nothing a user writes can ever become code. This module knows nothing of torch.
+Strings become small immutable records. :mod:`graphseq.reading` reads the text with Python's
+``ast`` and ``tokenize``; only names, packed lists/tuples of names, keywords, type expressions
+and literal defaults are accepted, so nothing a user writes can ever become code. This module
+knows nothing of torch.
 """
 
 from __future__ import annotations
 
 import ast
-import io
 import keyword
-import re
 import tokenize
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn
 
+from . import reading
 from .errors import HeaderError, Location
 
 RESERVED = frozenset({"self"})
@@ -200,211 +200,7 @@ def _kind(node: ast.AST) -> str:
     return _KINDS.get(type(node), "an expression")
 
 
-# Reading text with Python's parser -------------------------------------------------------------
-#
-# Text is read as Python reads it: a header's argument side and its outputs as the arguments of
-# a call ``_(...)``, input args as the parameters of ``def _(...): pass``. ast gives each item
-# with its position; between items there may only be the commas (and, for arguments, grouping
-# parentheses). When ast cannot read the text, the tokenize module finds what is wrong.
-
-Node = ast.expr | ast.keyword
-N = TypeVar("N", ast.expr | ast.keyword, ast.arg)
-Item = tuple[str, int, int]  # an item's text, start and end in the text it came from
-
-_NEWLINES = re.compile(r"\r\n?|\n")
-_COMMENT = re.compile(r"#[^\r\n]*")
-_BLANK = str.maketrans("", "", " \t\f\r\n\\")  # what may stand between items, and commas
-_BLANK_OR_PARENS = str.maketrans("", "", " \t\f\r\n\\()")
-_OPEN = frozenset("([{")
-_CLOSE = frozenset(")]}")
-_NOT_TOKENS = frozenset({tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-                         tokenize.ENDMARKER})
-
-
-def _parse(source: str, mode: Literal["eval", "exec"]) -> ast.AST | None:
-    """``ast.parse(source)``, or ``None`` where Python cannot read it."""
-    try:
-        return ast.parse(source, mode=mode)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # null bytes, surrogates
-        return None
-
-
-def _offsets(source: str, skip: int) -> Callable[[int, int], int]:
-    """Map ast's ``(lineno, col_offset)`` in ``source`` to a character offset, less ``skip``.
-
-    ``col_offset`` counts UTF-8 bytes within a line, and Python ends lines at ``\\r\\n``,
-    ``\\r`` or ``\\n``; the text's own offsets count characters from its start.
-    """
-    if source.isascii() and "\n" not in source and "\r" not in source:
-        return lambda line, col: col - skip
-    starts = [0, *(m.end() for m in _NEWLINES.finditer(source))]
-
-    def offset(line: int, col: int) -> int:
-        start = starts[line - 1]
-        return start + len(source[start : start + col].encode()[:col].decode()) - skip
-
-    return offset
-
-
-def _gap(text: str) -> str:
-    """``text``, which lies between nodes (so outside strings), with comments blanked out."""
-    return _COMMENT.sub(lambda m: " " * len(m.group()), text) if "#" in text else text
-
-
-def _spans(
-    text: str,
-    nodes: list[tuple[N, ast.AST]],
-    at: Callable[[int, int], int],
-    blank: dict[int, Any],
-) -> list[tuple[N, int, int]] | None:
-    """Each ``(node, last)`` as ``(node, start, end)`` in ``text``, if only commas lie between.
-
-    ``last`` is the node that ends the item (a parameter's default). ``None`` when there are
-    no items, or something else lies between or around them, such as a parenthesis where
-    ``blank`` does not allow one. Comments and line continuations may stand there, as in
-    Python. A trailing comma raises the empty-item error.
-    """
-    items = []
-    end = 0
-    for i, (node, last) in enumerate(nodes):
-        a = at(node.lineno, node.col_offset)
-        b = at(last.end_lineno or 0, last.end_col_offset or 0)  # type: ignore[attr-defined]
-        if a < end or b > len(text) or _gap(text[end:a]).translate(blank) != ("," if i else ""):
-            return None
-        items.append((node, a, b))
-        end = b
-    rest = _gap(text[end:])
-    if items and rest.translate(blank) == ",":  # Python allows a trailing comma; we do not
-        comma = end + rest.index(",")
-        raise HeaderError("has an empty item.", span=(comma + 1, max(comma + 1, len(text) - 1) + 1))
-    return items if items and not rest.translate(blank) else None
-
-
-def _call(text: str, parens: bool = True) -> list[tuple[Node, int, int]] | None:
-    """The arguments of the call ``_(text)`` in order, with their spans in ``text``.
-
-    ``None`` where ``text`` is not just a call's arguments separated by commas; grouping
-    parentheses around an argument are allowed where ``parens``.
-    """
-    source = f"_({text})"
-    tree = _parse(source, "eval")
-    call = tree.body if isinstance(tree, ast.Expression) else None
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
-        return None  # ``x)(y`` or ``x) + (y``: a ``)`` in text closed the call early
-    at = _offsets(source, 2)
-    if at(call.end_lineno or 0, call.end_col_offset or 0) != len(text) + 1:
-        return None  # a ``)`` in text closed the call early, before a comment
-    nodes: list[Node] = sorted([*call.args, *call.keywords], key=lambda n: (n.lineno, n.col_offset))
-    return _spans(text, [(n, n) for n in nodes], at, _BLANK_OR_PARENS if parens else _BLANK)
-
-
-Param = tuple[ast.arg, ast.expr | None, int, int, tuple[int, int] | None]
-
-
-def _params(text: str) -> list[Param] | None:
-    """The parameters of ``def _(text): pass`` with their spans in ``text``.
-
-    Each is ``(param, default, start, end, span of its type)``. ``None`` where ``text`` is not
-    just plain parameters separated by commas (``*``, ``/``, ``*args`` and ``**kwargs`` are
-    left to the per-item messages).
-    """
-    source = f"def _({text}): pass"
-    tree = _parse(source, "exec")
-    func = tree.body[0] if isinstance(tree, ast.Module) and len(tree.body) == 1 else None
-    if not isinstance(func, ast.FunctionDef) or func.returns or len(func.body) != 1:
-        return None
-    params = func.args
-    if params.posonlyargs or params.vararg or params.kwonlyargs or params.kwarg:
-        return None
-    at = _offsets(source, 6)
-    body = func.body[0]
-    if at(body.end_lineno or 0, body.end_col_offset or 0) != len(text) + 7:
-        return None  # a ``)`` in text closed the parameters early
-    args = params.args
-    defaults: list[ast.expr | None] = [None] * (len(args) - len(params.defaults))
-    defaults += params.defaults
-    items = _spans(text, [(p, d or p) for p, d in zip(args, defaults, strict=True)], at,
-                   _BLANK_OR_PARENS)
-    if items is None:
-        return None
-    found: list[Param] = []
-    for (_, a, b), param, default in zip(items, args, defaults, strict=True):
-        note = param.annotation
-        span = None
-        if note is not None:
-            span = (at(note.lineno, note.col_offset),
-                    at(note.end_lineno or 0, note.end_col_offset or 0))
-        found.append((param, default, a, b, span))
-    return found
-
-
-def _plain(text: str) -> list[Item] | None:
-    """The fast path: ``text``'s comma-separated parts if every one is an identifier."""
-    parts = text.split(",")
-    items = []
-    at = 0
-    for part in parts:
-        name = part.strip()
-        if not name.isidentifier():
-            return None
-        start = at + len(part) - len(part.lstrip())
-        items.append((name, start, start + len(name)))
-        at += len(part) + 1
-    return items
-
-
-def _tokens(text: str) -> list[tuple[int, str, int, int]]:
-    """``text``'s tokens as ``(type, string, start, end)``, by Python's tokenize module.
-
-    The text is read inside parentheses, as ast reads it, so lines do not indent. Reading
-    stops early at a string that is never closed.
-    """
-    source = f"({text}\n)"
-    starts = [0, *(m.end() for m in re.finditer("\n", source))]
-    found = []
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if token.type in _NOT_TOKENS or token.string.isspace():
-                continue
-            a = starts[token.start[0] - 1] + token.start[1] - 1
-            b = starts[token.end[0] - 1] + token.end[1] - 1
-            if 0 <= a and b <= len(text):
-                found.append((token.type, token.string, a, b))
-    except (tokenize.TokenError, SyntaxError):
-        pass
-    return found
-
-
-def _token_items(text: str) -> list[Item]:
-    """The comma-separated items of ``text`` that Python could not read as a whole.
-
-    Raises:
-        HeaderError: A bracket is never opened or never closed, or an item is empty.
-    """
-    opened: list[int] = []
-    cuts = []
-    for kind, string, a, _ in _tokens(text):
-        if kind != tokenize.OP:
-            continue
-        if string in _OPEN:
-            opened.append(a)
-        elif string in _CLOSE:
-            if not opened:
-                raise HeaderError("has a closing bracket that was never opened.", span=(a, a + 1))
-            opened.pop()
-        elif string == "," and not opened:
-            cuts.append(a)
-    if opened:
-        raise HeaderError("has a bracket that is never closed.", span=(opened[-1], opened[-1] + 1))
-    items = []
-    for a, b in zip([0, *(c + 1 for c in cuts)], [*cuts, len(text)], strict=True):
-        part = text[a:b]
-        stripped = part.strip()
-        if not stripped:
-            raise HeaderError("has an empty item.", span=(a, max(a, b - 1) + 1))
-        start = a + len(part) - len(part.lstrip())
-        items.append((stripped, start, start + len(stripped)))
-    return items
+# Items that Python could not read --------------------------------------------------------------
 
 
 def _check_words(item: str, start: int) -> None:
@@ -413,19 +209,19 @@ def _check_words(item: str, start: int) -> None:
     A word is what stands between the commas of ``item``, after a ``keyword=`` and inside
     its outer brackets; a word holding brackets or ``=`` is left to the syntax error.
     """
-    tokens = _tokens(item)
+    tokens = reading.tokens(item)
     for i, (kind, string, _, _) in enumerate(tokens):
         if kind == tokenize.OP and "=" in string:
             tokens = tokens[i + 1 :]
             break
     if len(tokens) > 1 and tokens[0][1] in ("(", "[") and tokens[-1][1] in (")", "]"):
         tokens = tokens[1:-1]
-    words: list[list[tuple[int, str, int, int]]] = [[]]
+    words: list[list[reading.Token]] = [[]]
     depth = 0
     for token in tokens:
         kind, string = token[:2]
-        depth += kind == tokenize.OP and string in _OPEN
-        depth -= kind == tokenize.OP and string in _CLOSE
+        depth += kind == tokenize.OP and string in "([{"
+        depth -= kind == tokenize.OP and string in ")]}"
         if kind == tokenize.OP and string == "," and depth == 0:
             words.append([])
         else:
@@ -448,7 +244,7 @@ def _shifted(error: HeaderError, by: int) -> HeaderError:
 # Headers ---------------------------------------------------------------------------------------
 
 
-def _arg(node: Node, item: str, span: tuple[int, int]) -> Arg:
+def _arg(node: reading.Node, item: str, span: tuple[int, int]) -> Arg:
     """One header argument from its ast node (``item`` is its text, at ``span``)."""
     if isinstance(node, ast.Name):
         return Arg((check_name(node.id, span),))
@@ -497,10 +293,10 @@ def _check_keywords(args: tuple[Arg, ...], spans: list[tuple[int, int]]) -> None
 
 
 def _header_args(left: str) -> tuple[Arg, ...]:
-    plain = _plain(left)
+    plain = reading.plain_names(left)
     if plain is not None:  # the common case: names only
         return tuple(Arg((check_name(name, (a, b)),)) for name, a, b in plain)
-    items = _call(left)
+    items = reading.call_args(left)
     if items is None:
         _diagnose_args(left)
     args = tuple(_arg(node, left[a:b], (a, b)) for node, a, b in items)
@@ -510,14 +306,14 @@ def _header_args(left: str) -> tuple[Arg, ...]:
 
 def _diagnose_args(left: str) -> NoReturn:
     """Raise the error in a header's argument side that Python could not read."""
-    items = _token_items(left)
+    items = reading.token_items(left)
     args = []
     for item, a, b in items:
         if item.isidentifier():
             args.append(Arg((check_name(item, (a, b)),)))
             continue
         try:
-            one = _call(item)
+            one = reading.call_args(item)
         except HeaderError as error:
             raise _shifted(error, a) from None
         if one is None or len(one) != 1:
@@ -539,26 +335,26 @@ def _outs(text: str, base: int, plain_only: bool) -> Iterator[tuple[str, int, in
     keyword, a call) is refused as not a plain name; any other item that is not a name is an
     invalid name.
     """
-    found = _plain(text)
+    found = reading.plain_names(text)
     if found is None:
         try:
-            items = _call(text, parens=False)
+            items = reading.call_args(text, parens=False)
             if items is None:
-                found = _token_items(text)
+                found = reading.token_items(text)
             else:
                 found = [(text[a:b], a, b) for _, a, b in items]
         except HeaderError as error:
             raise _shifted(error, base) from None
     for item, a, b in found:
         span = (base + a, base + b)
-        if plain_only and not item.isidentifier() and any(map(_punctuated, _tokens(item))):
+        if plain_only and not item.isidentifier() and any(map(_punctuated, reading.tokens(item))):
             raise HeaderError(
                 f"has {item!r} among its outputs; outputs are plain names.", span=span
             )
         yield check_name(item, span), *span
 
 
-def _punctuated(token: tuple[int, str, int, int]) -> bool:
+def _punctuated(token: reading.Token) -> bool:
     """Whether ``token`` is an operator with a bracket or ``=`` in it (``[``, ``==``, ``:=``)."""
     return token[0] == tokenize.OP and any(c in token[1] for c in "()[]=")
 
@@ -678,7 +474,8 @@ def _arrows(text: str) -> list[int]:
         while found[-1] >= 0:
             found.append(text.find("->", found[-1] + 2))
         return found[:-1]
-    return [a for kind, string, a, _ in _tokens(text) if kind == tokenize.OP and string == "->"]
+    tokens = reading.tokens(text)
+    return [a for kind, string, a, _ in tokens if kind == tokenize.OP and string == "->"]
 
 
 @lru_cache(maxsize=1024)
@@ -730,12 +527,12 @@ def parse_input_args(text: str) -> InputArgs:
 
 
 def _input_args(left: str) -> tuple[InputArg, ...]:
-    plain = _plain(left)
+    plain = reading.plain_names(left)
     args: Iterator[tuple[InputArg, int, int]]
     if plain is not None:  # the common case: untyped inputs without defaults
         args = ((InputArg(check_name(name, (a, b))), a, b) for name, a, b in plain)
     else:
-        params = _params(left)
+        params = reading.def_params(left)
         if params is None:
             _diagnose_input_args(left)
         args = ((_input_arg(left, *param), param[2], param[3]) for param in params)
@@ -778,18 +575,18 @@ def _input_arg(
 def _diagnose_input_args(left: str) -> NoReturn:
     """Raise the error in input args that Python could not read as a ``def``'s parameters."""
     found: list[InputArg] = []
-    for item, a, b in _token_items(left):
+    for item, a, b in reading.token_items(left):
         if item.isidentifier():
             arg = InputArg(check_name(item, (a, b)))
         else:
             try:
-                params = _params(item)
+                params = reading.def_params(item)
                 if params is not None and len(params) == 1:
                     arg = _input_arg(item, *params[0])
             except HeaderError as error:
                 raise _shifted(error, a) from None
             if params is None or len(params) != 1:
-                if _parse(f"def _({item}): pass", "exec") is not None:  # ``*x``, ``**x``
+                if reading.parse(f"def _({item}): pass", "exec") is not None:  # ``*x``, ``**x``
                     raise _sentence(f"Input {item!r} must be a plain name.", span=(a, b))
                 _check_input_name(item, a)
                 raise _sentence(f"Input {item!r} is not valid syntax.", span=(a, b))
@@ -804,7 +601,7 @@ def _diagnose_input_args(left: str) -> NoReturn:
 
 def _check_input_name(item: str, a: int) -> None:
     """Raise :func:`check_name`'s error if what stands before ``:`` or ``=`` is not a name."""
-    tokens = _tokens(item)
+    tokens = reading.tokens(item)
     for i, (kind, string, _, _) in enumerate(tokens):
         if kind == tokenize.OP and (":" in string or "=" in string):
             tokens = tokens[:i]
@@ -842,7 +639,7 @@ def check_type(text: str, start: int = 0) -> ast.expr:
     span = (start, start + len(text))
     if text.isidentifier() and not keyword.iskeyword(text):
         return ast.Name(text)  # ``Tensor``: what ast.parse would give, without parsing
-    tree = _parse(text.strip(), "eval")
+    tree = reading.parse(text.strip(), "eval")
     if not isinstance(tree, ast.Expression):
         raise _sentence(f"Type {text!r} is not valid syntax.", span=span)
     return _check_type_node(tree.body, text, span)
