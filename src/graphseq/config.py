@@ -1,4 +1,4 @@
-"""Models as config files: ``from_config(dict | path)`` and ``model.to_config()``.
+"""Models as config files: ``from_config(config)`` (a dict or a path) and ``model.to_config()``.
 
 A config is plain data (YAML read with PyYAML's safe loader, or JSON)::
 

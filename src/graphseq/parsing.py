@@ -168,6 +168,20 @@ def check_name(name: str, span: tuple[int, int] | None = None) -> str:
     """``name`` as Python reads it (NFKC-normalised) if it is a usable value name.
 
     Python folds ``ｘ`` and ``x`` into one identifier, so graphseq does too.
+
+    Args:
+        name: A value name as written.
+        span: Where it stands in the text being parsed, for the caret of an error.
+
+    Returns:
+        The NFKC-normalised name.
+
+    Raises:
+        HeaderError: ``name`` is a Python keyword, not an identifier, or ``self``.
+
+    Example:
+        >>> check_name('ｘ1')
+        'x1'
     """
     name = unicodedata.normalize("NFKC", name)
     if keyword.iskeyword(name):
@@ -635,7 +649,23 @@ def _one_line(text: str, node: ast.expr) -> str:
 
 @lru_cache(maxsize=1024)
 def check_type(text: str, start: int = 0) -> ast.expr:
-    """Parse a type expression, allowing only names, dotted names, subscripts and ``|``."""
+    """Parse a type expression, allowing only names, dotted names, subscripts and ``|``.
+
+    Args:
+        text: The type as written, such as ``Optional[Tensor]``.
+        start: Where ``text`` starts in the input args, for the caret of an error.
+
+    Returns:
+        The expression's ``ast`` node (never evaluated).
+
+    Raises:
+        HeaderError: ``text`` is not valid syntax, or holds a call, a literal, an operation
+            other than ``|`` or a private attribute.
+
+    Example:
+        >>> type(check_type('Tensor | None')).__name__
+        'BinOp'
+    """
     span = (start, start + len(text))
     if text.isidentifier() and not keyword.iskeyword(text):
         return ast.Name(text)  # ``Tensor``: what ast.parse would give, without parsing

@@ -83,6 +83,14 @@ class Sequential(torch.nn.Module):
         A plain model's own class overrides this with the generated function itself, which
         has the model's real parameter names.
 
+        Args:
+            *args: The model's inputs, in the order of its input args.
+            **kwargs: Inputs by name, and ``num_sampled_nodes_per_hop`` /
+                ``num_sampled_edges_per_hop`` for a trimmed call (see ``docs/scale.md``).
+
+        Returns:
+            The model's outputs: one value, or a tuple when several are named.
+
         Example:
             >>> class Doubled(Sequential):
             ...     def forward(self, x):
