@@ -262,9 +262,15 @@ def test_header_errors_point_at_the_fault_in_the_users_text(text, fragment, faul
     if fragment is None:
         assert parse_header(text).reads == ("x", "y")
         return
+    assert_fault(parse_header, text, fragment, fault)
+
+
+def assert_fault(parse, text, fragment, fault):
+    """``parse(text)`` raises an error saying ``fragment`` whose caret covers ``fault``
+    (``""``: the caret stands just after the text)."""
     with pytest.raises(HeaderError) as info:
-        parse_header(text)
-    assert fragment in info.value.reason
+        parse(text)
+    assert fragment in str(info.value)
     start, end = info.value.span
     assert text[start:end] == fault or (fault == "" and start == len(text))
 
@@ -326,11 +332,7 @@ def test_input_args_read_as_python_reads_parameters(text, expected, return_repr)
     ],
 )
 def test_input_args_errors_point_at_the_fault(text, fragment, fault):
-    with pytest.raises(HeaderError) as info:
-        parse_input_args(text)
-    assert fragment in str(info.value)
-    start, end = info.value.span
-    assert text[start:end] == fault or (fault == "" and start == len(text))
+    assert_fault(parse_input_args, text, fragment, fault)
 
 
 @pytest.mark.parametrize(
@@ -352,11 +354,7 @@ def test_outputs_read_as_python_reads_a_call(text, names):
     ],
 )
 def test_outputs_errors_point_at_the_fault(text, fragment, fault):
-    with pytest.raises(HeaderError) as info:
-        parse_outputs(text)
-    assert fragment in str(info.value)
-    start, end = info.value.span
-    assert text[start:end] == fault or (fault == "" and start == len(text))
+    assert_fault(parse_outputs, text, fragment, fault)
 
 
 @pytest.mark.parametrize(
