@@ -32,12 +32,13 @@ the rules and how to override them.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
+
+from .binding import params_of
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -261,15 +262,10 @@ def _param_kind(name: str) -> Kind | None:
 
 def _slots(child: Any) -> tuple[tuple[str, ...], bool]:
     """A layer's positional parameter names and whether it takes ``*args``."""
-    target = child.forward if isinstance(child, torch.nn.Module) else child
-    try:
-        params = list(inspect.signature(target).parameters.values())
-    except (TypeError, ValueError):
+    params = params_of(child)
+    if params is None:
         return ("x", "edge_index"), True
-    kinds = inspect.Parameter
-    slots = tuple(p.name for p in params
-                  if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD))
-    return slots, any(p.kind == kinds.VAR_POSITIONAL for p in params)
+    return params.slots, params.var_positional
 
 
 class _Kinds:
