@@ -26,7 +26,7 @@ from . import surgery
 from .binding import plain_signature
 from .codegen import Variant, compile_forward, compile_stub, generate
 from .parsing import InputArgs
-from .plan import Plan, build_plan
+from .plan import Plan, StepDecl, build_plan
 from .signature import Child, Signature, caller_namespace
 from .spec import ModelSpec, make_spec
 
@@ -109,11 +109,7 @@ class Sequential(torch.nn.Module):
         old_names = {d.name for d in old.steps} if old is not None else set()
         modules: dict[str, Any] = {}
         functions: dict[str, Callable[..., Any]] = {}
-        for decl, fn in zip(spec.steps, fns, strict=True):
-            if isinstance(fn, torch.nn.Module):
-                modules[decl.name] = fn
-            else:
-                functions[decl.name] = fn
+        _sort_children(spec.steps, fns, modules, functions)
         for name, child in self.__dict__["_modules"].items():  # a subclass's own children
             if name not in old_names and name not in modules:
                 modules[name] = child
@@ -551,12 +547,7 @@ class Sequential(torch.nn.Module):
         state = self.__dict__
         modules = dict(state["_modules"])
         functions = dict(state["_functions"])
-        for decl, fn in zip(decls, fns, strict=True):
-            if isinstance(fn, torch.nn.Module):
-                modules[decl.name] = fn
-            else:
-                functions[decl.name] = fn
-                state[decl.name] = fn
+        state.update(_sort_children(decls, fns, modules, functions))
         stale = type(self).__dict__.get("_graphseq_source") is None
         cls = type(self) if stale else self._class_for(spec, None, modules, functions)
         state.update(_spec=spec, _plan=None, _tail=tail, _functions=functions, _modules=modules)
@@ -698,6 +689,20 @@ class Sequential(torch.nn.Module):
         """
         spec: ModelSpec = self.__dict__["_spec"]
         return self._derived(surgery.clone(spec, self._fns(), fn, _taken(type(self))))
+
+
+def _sort_children(decls: Iterable[StepDecl], fns: Iterable[Callable[..., Any]],
+                   modules: dict[str, Any], functions: dict[str, Callable[..., Any]]
+                   ) -> dict[str, Callable[..., Any]]:
+    """Put each step's callable into ``modules`` or ``functions`` by name; return the new
+    functions (a model holds those as attributes too)."""
+    new: dict[str, Callable[..., Any]] = {}
+    for decl, fn in zip(decls, fns, strict=True):
+        if isinstance(fn, torch.nn.Module):
+            modules[decl.name] = fn
+        else:
+            functions[decl.name] = new[decl.name] = fn
+    return new
 
 
 def _warn_dead(plan: Plan, stacklevel: int = 3) -> None:
