@@ -162,7 +162,7 @@ def test_input_args_keep_the_return_annotation():
         ("x -> Tensor -> Tensor", "'->' more than once"),
         ("class", "Python keyword"),
         ("self", "reserved"),
-        ("x y", "Input args has 'x y', which is not a valid name"),
+        ("x y", "The input args text has 'x y', which is not a valid name"),
         ("x: Optional[", "never closed"),
     ],
 )

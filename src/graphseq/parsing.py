@@ -533,7 +533,7 @@ def parse_input_args(text: str) -> InputArgs:
             node = check_type(return_repr, cut + 2 + right.index(return_repr))
             return_repr = _one_line(return_repr, node)
     except HeaderError as error:  # a whole sentence keeps where="", a fragment gets a prefix
-        where = "Input args" if error.where is None else error.where
+        where = "The input args text" if error.where is None else error.where
         raise HeaderError(
             error.reason, text, error.span, error.hint, where, Location("inputs")
         ) from None
