@@ -27,8 +27,12 @@ INPUT = -1
 class StepDecl(NamedTuple):
     """One step as declared: its name, header record, header text and kind.
 
-    ``header`` is ``None`` for a headerless step, which reads and rebinds what the step
-    before it wrote. ``text`` is the header as written (``None`` where it was implied).
+    Attributes:
+        name: The step's name.
+        header: The header record; ``None`` for a headerless step, which reads and rebinds
+            what the step before it wrote.
+        text: The header as written; ``None`` where it was implied.
+        kind: ``"module"`` or ``"function"``.
     """
 
     name: str
@@ -39,15 +43,26 @@ class StepDecl(NamedTuple):
 
 @dataclass(frozen=True)
 class Step:
-    """One checked step of the dataflow."""
+    """One checked step of the dataflow.
+
+    Attributes:
+        index: The step's position.
+        name: The step's name (its child's attribute name).
+        header: The header record, written or implied.
+        text: The header as written; ``None`` where it was implied.
+        kind: ``"module"`` or ``"function"``.
+        release: Names whose value is dead once this step has run.
+        sources: For each name in ``header.reads``, the step that wrote it (``INPUT``, -1,
+            for a model input).
+    """
 
     index: int
     name: str
     header: Header
-    text: str | None  # the header as written; None where it was implied
+    text: str | None
     kind: Kind
-    release: tuple[str, ...]  # names whose value is dead once this step has run
-    sources: tuple[int, ...] = ()  # for each name in header.reads, the step that wrote it
+    release: tuple[str, ...]
+    sources: tuple[int, ...] = ()
 
     @property
     def where(self) -> str:
@@ -67,17 +82,30 @@ class Step:
 
 @dataclass(frozen=True)
 class Plan:
-    """A model's inputs, steps and outputs, checked, with each value's producer and death."""
+    """A model's inputs, steps and outputs, checked, with each value's producer and death.
+
+    Attributes:
+        inputs: The parsed input args.
+        signature: The inputs with their types resolved (a
+            :class:`graphseq.signature.Signature`).
+        steps: The checked steps, in order.
+        outputs: The names the model returns.
+        explicit_outputs: Whether ``outputs`` was given, rather than the last step's.
+        type_names: The types the input args name, by name.
+        output_sources: For each output, the step that wrote it (``INPUT``, -1, for an input).
+        dead: Steps whose results reach no output.
+        key: A cache key: plans with equal keys have equal steps and equal generated code.
+    """
 
     inputs: InputArgs
-    signature: Any  # graphseq.signature.Signature: the inputs' resolved types
+    signature: Any
     steps: tuple[Step, ...]
     outputs: tuple[str, ...]
     explicit_outputs: bool = False
     type_names: Mapping[str, Any] = field(default_factory=dict)
-    output_sources: tuple[int, ...] = ()  # for each output, the step that wrote it
-    dead: tuple[int, ...] = ()  # steps whose results reach no output
-    key: Hashable = None  # equal keys give equal steps and equal generated code
+    output_sources: tuple[int, ...] = ()
+    dead: tuple[int, ...] = ()
+    key: Hashable = None
 
     @property
     def decls(self) -> tuple[StepDecl, ...]:

@@ -30,7 +30,15 @@ Item = tuple[str | None, Any]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model as declared: inputs with resolved types, named steps, and chosen outputs."""
+    """A model as declared: inputs with resolved types, named steps, and chosen outputs.
+
+    Attributes:
+        inputs: The parsed input args.
+        signature: The inputs with their types resolved.
+        steps: The declared steps, named, in order.
+        outputs: The chosen outputs; ``None`` for the last step's.
+        type_names: The types the input args name, by name.
+    """
 
     inputs: InputArgs
     signature: Signature
