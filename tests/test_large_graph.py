@@ -3,48 +3,21 @@ continues from its checkpoint to the same parameters as an uninterrupted one."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+import launch
+
 SMALL = ["--nodes", "3000", "--edges", "30000", "--features", "8", "--classes", "3",
          "--hidden", "8", "--fanout", "4", "3", "2", "--batch-size", "64", "--max-batches", "3",
          "--sampler", "own"]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def torchrun(*args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update(GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-        "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-        str(ROOT / "examples" / "large_graph.py"), *SMALL, *args,
-    ]
-    # A session of its own, so that on a timeout the workers die with their launcher.
-    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, start_new_session=True) as run:
-        try:
-            stdout, stderr = run.communicate(timeout=240)
-        except subprocess.TimeoutExpired:
-            os.killpg(run.pid, signal.SIGKILL)
-            stdout, stderr = run.communicate()
-            raise AssertionError(f"torchrun timed out:\n{stdout}\n{stderr}") from None
-    assert run.returncode == 0, stdout + stderr
-    return stdout
+    return launch.torchrun("large_graph.py", *SMALL, *args, timeout=240)
 
 
 def final_digests(stdout: str) -> dict[int, str]:
