@@ -21,7 +21,8 @@ from torch_geometric.nn import GCNConv, global_mean_pool
 
 import graphseq
 from graphseq import HeaderError, from_config, registry
-from graphseq.config import ConfigError, Limits, normalize, save, to_config
+from graphseq.cli import main
+from graphseq.config import ConfigError, Limits, Problem, normalize, save, to_config
 from graphseq.errors import Location
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -55,7 +56,9 @@ def graph_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize(
-    "name", ["config", "config_io", "config_schema", "config_write", "registry", "cli"]
+    "name",
+    ["config", "config.make", "config.read", "config.records", "config.schema", "config.write",
+     "registry", "cli"],
 )
 def test_docstring_examples_pass(name: str) -> None:
     module = importlib.import_module(f"graphseq.{name}")
@@ -332,7 +335,7 @@ def test_empty_header_is_located_in_the_config() -> None:
 def test_output_error_is_located_in_the_config() -> None:
     config = jk_config()
     config["outputs"] = "x, x9"
-    with pytest.raises(HeaderError, match=r"In config, outputs: outputs name 'x9'"):
+    with pytest.raises(HeaderError, match=r"In config, outputs: Outputs name 'x9'"):
         from_config(config)
 
 
@@ -407,7 +410,7 @@ def test_normal_form() -> None:
 
 @pytest.mark.parametrize("outputs", ["x -> y", ["x", "x -> y"], "x, x"])
 def test_normalize_checks_the_outputs(outputs: Any) -> None:
-    with pytest.raises(ConfigError, match=r"^config: outputs: Outputs "):
+    with pytest.raises(ConfigError, match=r"^config: outputs(\[1\])?: Outputs "):
         normalize(_with({"outputs": outputs}))
 
 
@@ -648,3 +651,67 @@ def _width(config: dict[str, Any]) -> int:
         if step["module"] in ("Linear", "LayerNorm"):
             return int(step["args"][0])
     return 5
+
+
+# Keys written twice, outputs lists, the number of problems shown -----------------------------
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_key_written_twice_is_refused_naming_it(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"model{suffix}"
+    if suffix == ".yaml":
+        path.write_text("inputs: x\nsteps:\n  - module: Linear\n    args: [4, 4]\n"
+                        "    header: x -> x\n    header: x -> y\n")
+        where = r" \(line 6\)"
+    else:
+        path.write_text('{"inputs": "x", "steps": [{"module": "Linear", "args": [4, 4], '
+                        '"header": "x -> x", "header": "x -> y"}]}')
+        where = ""
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + ": has the key 'header' twice"
+                       " in one mapping" + where):
+        from_config(path)
+    assert main(["check", str(path)]) == 1
+
+
+def test_a_top_level_key_written_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.yaml"
+    path.write_text("inputs: x\ninputs: x, edge_index\nsteps:\n  - module: ReLU\n")
+    with pytest.raises(ConfigError, match="has the key 'inputs' twice in one mapping"):
+        from_config(path)
+
+
+def test_a_yaml_key_may_override_one_merged_from_an_anchor(tmp_path: Path) -> None:
+    path = tmp_path / "model.yaml"
+    path.write_text("inputs: x\nsteps:\n  - &lin {module: Linear, args: [4, 8], header: x -> x}\n"
+                    "  - <<: *lin\n    name: lin2\n    args: [8, 2]\n")
+    model = from_config(path)
+    assert model(torch.randn(3, 4)).shape == (3, 2)
+
+
+@pytest.mark.parametrize("outputs", [["x1, x"], ["x1", "x, x1"]])
+def test_an_outputs_list_item_holding_a_comma_is_refused(outputs: list[str]) -> None:
+    config = jk_config()
+    config["outputs"] = outputs
+    index = len(outputs) - 1
+    pattern = rf"config: outputs\[{index}\]: is '.*', which names 2 values; each item"
+    with pytest.raises(ConfigError, match=pattern):
+        from_config(config)
+    with pytest.raises(ConfigError, match=pattern):
+        normalize(config)
+
+
+def test_an_outputs_list_of_names_is_written_as_text() -> None:
+    config = jk_config()
+    config["outputs"] = ["x1", "x"]
+    assert normalize(config)["outputs"] == "x1, x"
+    assert from_config(config).to_config()["outputs"] == "x1, x"
+
+
+def test_the_configs_page_says_how_many_problems_an_error_lists() -> None:
+    from graphseq.config.records import MAX_SHOWN
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "configs.md").read_text()
+    assert f"lists its\nfirst {MAX_SHOWN} problems" in text
+    problems = [Problem(f"steps[{i}]", "wrong") for i in range(MAX_SHOWN + 3)]
+    lines = ConfigError(problems).lines()
+    assert len(lines) == MAX_SHOWN + 1 and lines[-1] == "... and 3 more problems"

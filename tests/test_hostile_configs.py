@@ -23,7 +23,7 @@ import pytest
 from graphseq import from_config
 from graphseq.cli import main
 from graphseq.config import ConfigError, Limits
-from graphseq.config_io import _parse_yaml
+from graphseq.config.read import _parse_yaml
 
 MAX_MESSAGE = 10_000
 MAX_TRACED = 64 * 2**20

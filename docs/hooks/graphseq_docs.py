@@ -137,9 +137,9 @@ def public_modules() -> list[str]:
     import graphseq
 
     found = []
-    for info in pkgutil.iter_modules(graphseq.__path__):
-        if not info.name.startswith("_"):
-            found.append(f"graphseq.{info.name}")
+    for info in pkgutil.walk_packages(graphseq.__path__, "graphseq."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            found.append(info.name)
     return sorted(found)
 
 
@@ -347,9 +347,10 @@ PIPELINE = ("errors", "cache", "reading", "parsing", "signature", "binding", "pl
 """The stages, upstream first; every other module is a tool on top of them."""
 
 
-def _load_time_imports(tree: ast.Module, name: str) -> set[str]:
+def _load_time_imports(tree: ast.Module, name: str, level: int = 1) -> set[str]:
     """The graphseq modules that running ``tree``'s top level imports (not function bodies,
-    not ``if TYPE_CHECKING:`` blocks)."""
+    not ``if TYPE_CHECKING:`` blocks). ``level`` is how many dots name the package's top
+    (2 in a file of a subpackage such as ``config/``, whose own files are left out)."""
     found: set[str] = set()
     pending: list[ast.stmt] = list(tree.body)
     while pending:
@@ -361,9 +362,9 @@ def _load_time_imports(tree: ast.Module, name: str) -> set[str]:
             continue
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level == 1 and not base:  # from . import x
+            if node.level == level and not base:  # from . import x
                 found.update(alias.name for alias in node.names)
-            elif node.level == 1:
+            elif node.level == level:
                 found.add(base.split(".")[0])
             elif base.startswith("graphseq."):
                 found.add(base.split(".")[1])
@@ -394,6 +395,12 @@ def import_graph() -> dict[str, list[str]]:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         graph[path.stem] = _load_time_imports(tree, path.stem)
+    for package in sorted(src.glob("*/__init__.py")):  # a subpackage is one node: config
+        name = package.parent.name
+        graph[name] = set()
+        for path in sorted(package.parent.glob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            graph[name] |= _load_time_imports(tree, name, level=2)
     modules = set(graph)
     for module, deps in graph.items():  # ``from . import __version__`` loads the package
         graph[module] = {d if d in modules else "graphseq" for d in deps}
@@ -428,12 +435,14 @@ def layout_table() -> str:
     order = [m for m in PIPELINE if m in graph] + sorted(m for m in graph if m not in PIPELINE)
     rows = ["| module | what it is | imports when loaded |", "|---|---|---|"]
     for module in order:
-        tree = ast.parse((src / f"{module}.py").read_text(encoding="utf-8"))
+        path = src / module / "__init__.py" if (src / module).is_dir() else src / f"{module}.py"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         summary = " ".join((ast.get_docstring(tree) or "").split("\n\n")[0].split())
         summary = re.sub(r":\w+:(`)", r"\1", summary)  # :func:`x` -> `x`
         summary = summary.replace("|", "\\|")
         deps = ", ".join(f"`{d}`" for d in graph[module]) or "nothing"
         deps = deps.replace("`graphseq`", "the package (`graphseq`)")
         kind = "stage" if module in PIPELINE else "tool"
-        rows.append(f"| `{module}.py` ({kind}) | {summary} | {deps} |")
+        shown = f"{module}/" if (src / module).is_dir() else f"{module}.py"
+        rows.append(f"| `{shown}` ({kind}) | {summary} | {deps} |")
     return "\n".join(rows)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import __version__
-from .config_schema import Limits
+from .config.records import Limits
 
 if TYPE_CHECKING:
     from .sequential import Sequential

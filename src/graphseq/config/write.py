@@ -1,4 +1,9 @@
-"""The model-to-config direction: :func:`to_config` and :func:`save`, with the YAML layout.
+"""Writing configs: the normal form, :func:`normalize`, :func:`to_config`, :func:`save`.
+
+The normal form has the top-level keys ``inputs``, ``outputs`` (only when the model has
+explicit outputs) and ``steps``; every step has ``name`` and ``module``, then ``args`` and
+``kwargs`` only when not empty, then ``header`` only when one was written. ``inputs`` and
+``outputs`` are written as ``'a, b'``.
 
 A tool on top of the plan: it reads ``model.plan`` and ``model[step.name]`` only, and does
 not import :mod:`graphseq.sequential`.
@@ -8,18 +13,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import registry
-from .config_io import yaml_module
-from .config_schema import check_plain, normal_form
+from .. import registry
+from ..errors import HeaderError
+from ..parsing import parse_outputs
+from .read import Source, load, yaml_module
+from .records import ConfigError, Limits, Problem, StepConfig
+from .schema import check_plain, validate
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from ..plan import Plan
 
-__all__ = ["save", "to_config", "to_yaml"]
+__all__ = ["normal_form", "normalize", "save", "to_config", "to_yaml"]
 
 
 class Described(Protocol):
@@ -29,6 +37,88 @@ class Described(Protocol):
     def plan(self) -> Plan: ...
 
     def __getitem__(self, key: str) -> Any: ...
+
+
+# The normal form ---------------------------------------------------------------------------
+
+
+def normal_form(
+    inputs: str, outputs: Sequence[str] | None, steps: Sequence[StepConfig]
+) -> dict[str, Any]:
+    """The config in normal form: ``inputs``, ``outputs`` if given, then ``steps``, each with
+    ``name`` and ``module``, then ``args`` and ``kwargs`` only when not empty, then ``header``
+    only when one was written.
+
+    Args:
+        inputs: The model's inputs, such as ``'x, edge_index'``.
+        outputs: The model's output names, written ``'x1, x'``; ``None`` leaves the key out.
+        steps: The steps' records; a ``header`` of ``None`` is left out.
+
+    Returns:
+        A new dict of plain data, ready to write as YAML or JSON (``args`` and ``kwargs``
+        are shallow copies).
+
+    Example:
+        >>> from graphseq.config.records import StepConfig
+        >>> from graphseq.config.write import normal_form
+        >>> normal_form('x', None, [StepConfig(0, 'lin', 'Linear', [4, 2], {}, None)])
+        {'inputs': 'x', 'steps': [{'name': 'lin', 'module': 'Linear', 'args': [4, 2]}]}
+    """
+    out: dict[str, Any] = {"inputs": inputs}
+    if outputs is not None:
+        out["outputs"] = ", ".join(outputs)
+    rows = []
+    for step in steps:
+        row: dict[str, Any] = {"name": step.name, "module": step.module}
+        if step.args:
+            row["args"] = list(step.args)
+        if step.kwargs:
+            row["kwargs"] = dict(step.kwargs)
+        if step.header is not None:
+            row["header"] = step.header
+        rows.append(row)
+    out["steps"] = rows
+    return out
+
+
+def normalize(source: Source, *, limits: Limits | None = None) -> dict[str, Any]:
+    """A config in normal form (see the module doc), checked but not built.
+
+    So ``to_config(from_config(c)) == normalize(c)`` for every valid config ``c``.
+
+    Args:
+        source: A config mapping or file, as for :func:`graphseq.from_config`.
+        limits: Bounds on reading; :class:`~graphseq.config.Limits` by default.
+
+    Returns:
+        The config in normal form.
+
+    Raises:
+        ConfigError: The config's schema is not valid.
+
+    Example:
+        >>> from graphseq.config import normalize
+        >>> normalize({'inputs': 'x,edge_index', 'steps': [{
+        ...     'module': 'GCNConv', 'args': [4, 4], 'kwargs': {}, 'header': 'x, edge_index -> x',
+        ... }]})
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'inputs': 'x, edge_index',
+         'steps': [{'name': 'module_0', 'module': 'GCNConv', 'args': [4, 4],
+                    'header': 'x, edge_index -> x'}]}
+    """
+    raw, label = load(source, limits)
+    config, problems = validate(raw, label, limits)
+    outputs: Sequence[str] | None = None
+    if isinstance(config.outputs, str):
+        try:
+            outputs = parse_outputs(config.outputs)
+        except HeaderError as error:
+            problems.insert(0, Problem(f"{label}: outputs", str(error)))
+    else:
+        outputs = config.outputs
+    if problems:
+        raise ConfigError(problems)
+    return normal_form(str(config.inputs), outputs, config.steps)
 
 
 def to_config(model: Described) -> dict[str, Any]:
@@ -68,7 +158,7 @@ def to_config(model: Described) -> dict[str, Any]:
             problem = check_plain(value)
             if problem is not None:
                 unknown.append(f"{step.where}: {name} {key}{problem[0]} {problem[1]}")
-        steps.append((step.name, name, args, kwargs, step.text))
+        steps.append(StepConfig(step.index, step.name, name, args, kwargs, step.text))
     if unknown:
         raise ValueError(
             "to_config() cannot describe " + "; ".join(unknown) + ". Only modules made by "
@@ -76,7 +166,7 @@ def to_config(model: Described) -> dict[str, Any]:
             "registry.build('GCNConv', 16, 32)), or marked with graphseq.registry.record, and "
             "registered functions, made from plain data, can be written to a config."
         )
-    outputs = ", ".join(plan.outputs) if plan.explicit_outputs else None
+    outputs = plan.outputs if plan.explicit_outputs else None
     return normal_form(str(plan.inputs), outputs, steps)
 
 
@@ -136,7 +226,7 @@ def to_yaml(data: Mapping[str, Any]) -> str:
         The YAML text.
 
     Example:
-        >>> from graphseq.config_write import to_yaml
+        >>> from graphseq.config.write import to_yaml
         >>> print(to_yaml({'inputs': 'x', 'steps': [{'name': 'lin', 'module': 'Linear',
         ...                                          'args': [4, 2], 'kwargs': {'bias': False}}]}))
         inputs: x

@@ -1,33 +1,8 @@
-"""Models as config files: ``from_config(config)`` (a dict or a path) and ``model.to_config()``.
+"""Making a config's steps and building its model: :func:`from_config`.
 
-A config is plain data (YAML read with PyYAML's safe loader, or JSON)::
-
-    inputs: x, edge_index, batch
-    outputs: x                      # optional
-    steps:
-      - name: conv1                 # optional: module_<index> otherwise
-        module: GCNConv             # a name in graphseq.registry
-        args: [16, 64]              # optional
-        kwargs: {cached: false}     # optional
-        header: x, edge_index -> x1 # optional after the first step
-      - module: ReLU
-      - module: global_mean_pool    # a function: no args or kwargs
-        header: x1, batch -> x
-
-Nothing in a config is evaluated: ``module`` names a registry entry, whose factory is called
-with the step's ``args`` and ``kwargs``. A dotted import path is accepted only with
-``allow_imports=True``, which runs code named in the config (see :func:`from_config`).
-Reading is bounded by :class:`Limits` (file size, nesting depth, value count).
-
-The normal form, which :func:`to_config` returns and :func:`normalize` computes, has the
-top-level keys ``inputs``, ``outputs`` (only when the model has explicit outputs) and
-``steps``; every step has ``name`` and ``module``, then ``args`` and ``kwargs`` only when not
-empty, then ``header`` only when one was written. ``inputs`` and ``outputs`` are written as
-``'a, b'``. So ``to_config(from_config(c)) == normalize(c)`` for every valid config ``c``.
-
-The work is split by direction: :mod:`graphseq.config_io` reads files within the limits,
-:mod:`graphseq.config_schema` checks the schema, this module makes the steps and builds the
-model, and :mod:`graphseq.config_write` writes a model back as a config.
+Each step's ``module`` is resolved in :mod:`graphseq.registry` and called with the step's
+``args`` and ``kwargs``; a build error is located at the config key it came from, by its
+structured :class:`~graphseq.errors.Location`, never by its message.
 """
 
 from __future__ import annotations
@@ -35,36 +10,16 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from . import registry
-from .config_io import Source, load
-from .config_schema import (
-    Config,
-    ConfigError,
-    Limits,
-    Problem,
-    StepConfig,
-    cut,
-    normal_form,
-    outputs_text,
-    show,
-    validate,
-)
-from .config_write import save, to_config
-from .errors import HeaderError
+from .. import registry
+from ..errors import HeaderError
+from .read import Source, load
+from .records import Config, ConfigError, Limits, Problem, StepConfig, cut, show
+from .schema import validate
 
 if TYPE_CHECKING:
-    from .sequential import Sequential
+    from ..sequential import Sequential
 
-__all__ = [
-    "ConfigError",
-    "Limits",
-    "Problem",
-    "from_config",
-    "load",
-    "normalize",
-    "save",
-    "to_config",
-]
+__all__ = ["from_config"]
 
 
 def from_config(
@@ -111,7 +66,7 @@ def from_config(
         >>> model.to_config()['steps'][1]
         {'name': 'module_1', 'module': 'ReLU'}
     """
-    from .sequential import build_model
+    from ..sequential import build_model
 
     raw, label = load(source, limits)
     config, problems = validate(raw, label, limits)
@@ -133,42 +88,6 @@ def from_config(
         return build_model(config.inputs, modules, config.outputs, namespace={})
     except HeaderError as error:
         raise _located(error, config) from None
-
-
-def normalize(source: Source, *, limits: Limits | None = None) -> dict[str, Any]:
-    """A config in normal form (see the module doc), checked but not built.
-
-    Args:
-        source: A config mapping or file, as for :func:`from_config`.
-        limits: Bounds on reading; :class:`Limits` by default.
-
-    Returns:
-        The config in normal form.
-
-    Raises:
-        ConfigError: The config's schema is not valid.
-
-    Example:
-        >>> from graphseq.config import normalize
-        >>> normalize({'inputs': 'x,edge_index', 'steps': [{
-        ...     'module': 'GCNConv', 'args': [4, 4], 'kwargs': {}, 'header': 'x, edge_index -> x',
-        ... }]})
-        ... # doctest: +NORMALIZE_WHITESPACE
-        {'inputs': 'x, edge_index',
-         'steps': [{'name': 'module_0', 'module': 'GCNConv', 'args': [4, 4],
-                    'header': 'x, edge_index -> x'}]}
-    """
-    raw, label = load(source, limits)
-    config, problems = validate(raw, label, limits)
-    try:
-        outputs = outputs_text(config.outputs)
-    except HeaderError as error:
-        problems.insert(0, Problem(f"{label}: outputs", str(error)))
-    if problems:
-        raise ConfigError(problems)
-    return normal_form(str(config.inputs), outputs, [
-        (s.name, s.module, s.args, s.kwargs, s.header) for s in config.steps
-    ])
 
 
 # Making the steps ----------------------------------------------------------------------------
@@ -197,7 +116,13 @@ def _make(step: StepConfig, allow_imports: bool) -> tuple[Any, Problem | None]:
         signature: inspect.Signature | None = inspect.signature(obj)
     except (TypeError, ValueError):
         signature = None
+    passed_on: list[str] = []  # kwargs only a **kwargs takes: checked further down
     if signature is not None:
+        named = {
+            p.name for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        passed_on = [k for k in step.kwargs if k not in named]
         try:
             signature.bind(*step.args, **step.kwargs)
         except TypeError as error:
@@ -213,11 +138,9 @@ def _make(step: StepConfig, allow_imports: bool) -> tuple[Any, Problem | None]:
         module = obj(*step.args, **step.kwargs)
         return registry.record(module, step.module, step.args, step.kwargs), None
     except Exception as error:  # a constructor may raise anything; report it, keep going
-        key = ""
-        if isinstance(error, TypeError) and any(
-            f"keyword argument {k!r}" in str(error) for k in step.kwargs
-        ):
-            key = ".kwargs"  # caught by a **kwargs further down, e.g. MessagePassing's
+        # A TypeError with kwargs passed on by a **kwargs (as PyG's layers pass theirs to
+        # MessagePassing) is about those kwargs: decided from the signature, not the message.
+        key = ".kwargs" if isinstance(error, TypeError) and passed_on else ""
         return problem(key, f"{call} failed: {type(error).__name__}: {cut(str(error), 300)}")
 
 
@@ -245,8 +168,6 @@ def _located(error: HeaderError, config: Config) -> HeaderError:
     elif location is not None:
         key = {"inputs": "inputs", "outputs": "outputs", "modules": "steps"}[location.part]
     reason = error.reason
-    if location is None or location.part != "step":
-        reason = reason[:1].lower() + reason[1:]
     text = error.text if error.text and error.text.strip() else None
     return HeaderError(
         cut(reason, 1_000), text, error.span if text else None,

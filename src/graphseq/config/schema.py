@@ -1,210 +1,34 @@
-"""The config schema: its keys, the plain data it holds, the limits, and the errors.
+"""The config schema: which keys a config has and what each may hold.
 
-This module reads no files and builds no models. :func:`validate` turns a raw mapping into a
-:class:`Config` record and a list of every :class:`Problem` found; :func:`normal_form` writes
-a record back as plain data. Every value shown in a message is cut short (:func:`show`), so a
-message stays small whatever the config holds.
+:func:`validate` turns a raw mapping into a :class:`~graphseq.config.records.Config` record
+and a list of every :class:`~graphseq.config.records.Problem` found. It reads no files and
+builds no modules.
 """
 
 from __future__ import annotations
 
 import math
-import reprlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from .errors import HeaderError, did_you_mean
-from .parsing import InputArgs, parse_input_args, parse_outputs
-from .spec import default_name
+from ..errors import HeaderError, did_you_mean
+from ..parsing import InputArgs, parse_input_args, parse_outputs
+from ..spec import default_name
+from .records import (
+    MAX_NAME,
+    MAX_TEXT,
+    STEP_KEYS,
+    TOP_KEYS,
+    Config,
+    Limits,
+    Problem,
+    StepConfig,
+    cut,
+    kind,
+    show,
+)
 
-__all__ = [
-    "Config",
-    "ConfigError",
-    "Limits",
-    "Problem",
-    "StepConfig",
-    "check_plain",
-    "cut",
-    "normal_form",
-    "show",
-    "validate",
-]
-
-TOP_KEYS = ("inputs", "outputs", "steps")
-STEP_KEYS = ("name", "module", "args", "kwargs", "header")
-
-MAX_TEXT = 2_000
-"""The longest ``inputs``, ``outputs`` or ``header`` string, in characters."""
-MAX_NAME = 200
-"""The longest step ``name`` or ``module`` string, in characters."""
-MAX_SHOWN = 12
-"""How many problems a :class:`ConfigError` message lists (each at most 800 characters,
-so a message stays under 10 KB); ``problems`` holds them all."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on what reading and checking a config may cost.
-
-    Args:
-        max_bytes: The largest config file read, in bytes (default 1 MiB).
-        max_depth: The deepest nesting of lists and mappings (default 32).
-        max_nodes: The most values (scalars, lists and mappings, keys included) after YAML
-            aliases are expanded (default 50,000).
-
-    Example:
-        >>> from graphseq.config import Limits
-        >>> Limits()
-        Limits(max_bytes=1048576, max_depth=32, max_nodes=50000)
-        >>> Limits(max_bytes=10 * 2**20).max_bytes
-        10485760
-    """
-
-    max_bytes: int = 1 << 20
-    max_depth: int = 32
-    max_nodes: int = 50_000
-
-    def __post_init__(self) -> None:
-        for field in ("max_bytes", "max_depth", "max_nodes"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Limits.{field} must be a positive int (got {value!r})")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a config: where (``steps[2] ('conv2').kwargs``) and what."""
-
-    where: str
-    message: str
-    header: str | None = None
-    step: int | None = None  # the index of the step at fault, if any
-
-    def __str__(self) -> str:
-        text = f"{cut(self.where, 160)}: {cut(self.message, 400)}"
-        if self.header is not None:
-            text += f"\n    header: {cut(self.header, 200)}"
-        return text
-
-
-class ConfigError(ValueError):
-    """A config that cannot be read or built; ``problems`` lists every fault found.
-
-    The message lists the first 12 problems, each cut short, so it stays under 10 KB.
-
-    Args:
-        problems: Every fault found, in order; kept whole as ``problems``.
-
-    Example:
-        >>> from graphseq import from_config
-        >>> from_config({'inputs': 'x', 'steps': [{'name': 'lin', 'module': 'Linear',
-        ...                                        'arg': [4]}]})
-        Traceback (most recent call last):
-          ...
-        graphseq.config.ConfigError: config: steps[0] ('lin').arg: unknown key. Did you mean 'args'?
-    """
-
-    __module__ = "graphseq.config"
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        """The message's lines: the first problems, then how many more there are.
-
-        Returns:
-            One line per problem shown (at most 12), then ``... and N more problems`` if any
-            were left out.
-        """
-        shown = [str(p) for p in self.problems[:MAX_SHOWN]]
-        hidden = len(self.problems) - MAX_SHOWN
-        if hidden > 0:
-            shown.append(f"... and {hidden} more problem{'s' if hidden > 1 else ''}")
-        return shown
-
-
-@dataclass
-class StepConfig:
-    """One well-formed step of a config."""
-
-    index: int
-    name: str
-    module: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    header: str | None
-
-    @property
-    def where(self) -> str:
-        """Where the step is in the config, as messages show it: ``steps[2] ('conv2')``."""
-        return f"steps[{self.index}] ({show(self.name)})"
-
-
-@dataclass
-class Config:
-    """A config whose schema is right; its modules are not made yet."""
-
-    label: str
-    inputs: InputArgs | None
-    outputs: str | tuple[str, ...] | None
-    steps: list[StepConfig]
-
-
-# Showing values ------------------------------------------------------------------------------
-
-_repr = reprlib.Repr()
-_repr.maxlevel = 3
-_repr.maxstring = 60
-_repr.maxother = 60
-_repr.maxlong = 40
-_repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 6
-
-
-def cut(text: str, limit: int = 200) -> str:
-    """``text``, cut to ``limit`` characters with ``...`` at the end.
-
-    Args:
-        text: The text to shorten.
-        limit: The most characters returned, ``...`` included.
-
-    Returns:
-        ``text`` itself if it fits, else its start followed by ``...``.
-
-    Example:
-        >>> from graphseq.config_schema import cut
-        >>> cut('abcdefghij', 8)
-        'abcde...'
-    """
-    return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."
-
-
-def show(value: Any, limit: int = 60) -> str:
-    """A short repr of ``value`` for messages: nested and long values are cut with ``...``.
-
-    Args:
-        value: Any value; one whose ``repr`` raises is shown by its type, ``<Name>``.
-        limit: About how long the result may be (at most ``limit + 20`` characters).
-
-    Returns:
-        The repr on one line, with runs of whitespace made single spaces.
-
-    Example:
-        >>> from graphseq.config_schema import show
-        >>> show([[1, 2, 3, 4, 5, 6, 7, 8]] * 9)
-        '[[1, 2, 3, 4, 5, 6, ...], [1, 2, 3, 4, 5, 6, ...], [1, 2, 3, 4, 5, 6, ...], [...'
-    """
-    try:
-        text = _repr.repr(value)
-    except Exception:  # a hostile __repr__: name the type only
-        text = f"<{type(value).__name__}>"
-    return cut(" ".join(text.split()), limit + 20)
-
-
-def kind(value: Any) -> str:
-    """``null``, or the type and a short repr: ``int 3``, ``list [1, 2]``."""
-    return "null" if value is None else f"{type(value).__name__} {show(value, 40)}"
+__all__ = ["check_plain", "validate"]
 
 
 # Checking ------------------------------------------------------------------------------------
@@ -256,13 +80,14 @@ def validate(
             fault("inputs", str(error).rstrip())
 
     outputs = raw.get("outputs")
+    checked_outputs: str | tuple[str, ...] | None = None
     if isinstance(outputs, list | tuple) and all(isinstance(o, str) for o in outputs):
-        outputs = tuple(outputs)
-        if sum(map(len, outputs)) > MAX_TEXT:
-            fault("outputs", _too_long(", ".join(outputs), MAX_TEXT))
+        checked_outputs = _output_names(outputs, fault)
     elif isinstance(outputs, str):
         if len(outputs) > MAX_TEXT:
             fault("outputs", _too_long(outputs, MAX_TEXT))
+        else:
+            checked_outputs = outputs
     elif outputs is not None:
         fault("outputs", f"must be a str such as 'x1, x' (got {kind(outputs)})")
 
@@ -285,8 +110,27 @@ def validate(
             fault.step = None
             if step is not None:
                 steps.append(step)
-    checked_outputs = outputs if isinstance(outputs, str | tuple) else None
     return Config(label, inputs, checked_outputs, steps), fault.problems
+
+
+def _output_names(items: Sequence[str], fault: _Faults) -> tuple[str, ...] | None:
+    """Outputs given as a list: each item must be one value name, read on its own."""
+    if sum(map(len, items)) > MAX_TEXT:
+        fault("outputs", _too_long(", ".join(items), MAX_TEXT))
+        return None
+    names: list[str] = []
+    for i, item in enumerate(items):
+        try:
+            found = parse_outputs(item)
+        except HeaderError as error:
+            fault(f"outputs[{i}]", cut(error.reason, 400))
+            continue
+        if len(found) != 1:
+            fault(f"outputs[{i}]", f"is {show(item)}, which names {len(found)} values; each "
+                  f"item of an outputs list is one name: write {show(list(found))}")
+            continue
+        names.append(found[0])
+    return tuple(names) if len(names) == len(items) else None
 
 
 def _validate_step(
@@ -396,7 +240,7 @@ def check_plain(
         ``'[1].a'``, ``''`` for ``value`` itself) and what is wrong there.
 
     Example:
-        >>> from graphseq.config_schema import check_plain
+        >>> from graphseq.config.schema import check_plain
         >>> check_plain([1, {'a': (2, 3)}])  # doctest: +ELLIPSIS
         ('[1].a', 'is tuple (2, 3); configs hold plain data (...)')
     """
@@ -459,59 +303,3 @@ def _suggest(key: Any, choices: tuple[str, ...]) -> str:
 
 def _too_long(text: str, limit: int) -> str:
     return f"is {len(text):,} characters long, more than {limit:,}: {show(text, 40)}"
-
-
-# Writing -------------------------------------------------------------------------------------
-
-
-def normal_form(
-    inputs: str,
-    outputs: str | None,
-    steps: Sequence[tuple[str, str, list[Any], dict[str, Any], str | None]],
-) -> dict[str, Any]:
-    """The config in normal form: ``inputs``, ``outputs`` if given, then ``steps``, each with
-    ``name`` and ``module``, then ``args`` and ``kwargs`` only when not empty, then ``header``
-    only when one was written.
-
-    Args:
-        inputs: The model's inputs, such as ``'x, edge_index'``.
-        outputs: The model's outputs, such as ``'x1, x'``, or ``None`` to leave the key out.
-        steps: Each step as ``(name, module, args, kwargs, header)``; ``header`` is ``None``
-            when none was written.
-
-    Returns:
-        A new dict of plain data, ready to write as YAML or JSON (``args`` and ``kwargs``
-        are shallow copies).
-
-    Example:
-        >>> from graphseq.config_schema import normal_form
-        >>> normal_form('x', None, [('lin', 'Linear', [4, 2], {}, None)])
-        {'inputs': 'x', 'steps': [{'name': 'lin', 'module': 'Linear', 'args': [4, 2]}]}
-    """
-    out: dict[str, Any] = {"inputs": inputs}
-    if outputs is not None:
-        out["outputs"] = outputs
-    rows = []
-    for name, module, args, kwargs, header in steps:
-        row: dict[str, Any] = {"name": name, "module": module}
-        if args:
-            row["args"] = list(args)
-        if kwargs:
-            row["kwargs"] = dict(kwargs)
-        if header is not None:
-            row["header"] = header
-        rows.append(row)
-    out["steps"] = rows
-    return out
-
-
-def outputs_text(outputs: str | tuple[str, ...] | None) -> str | None:
-    """Outputs as the normal form writes them: ``'x1, x'``.
-
-    Raises:
-        HeaderError: The outputs are not a list of names (location ``outputs``).
-    """
-    if outputs is None:
-        return None
-    text = outputs if isinstance(outputs, str) else ", ".join(outputs)
-    return ", ".join(parse_outputs(text))

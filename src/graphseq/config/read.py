@@ -16,7 +16,9 @@ Depth and count are checked on the YAML parser's events, in one pass, before any
 made; JSON's depth is checked by a linear scan before :func:`json.loads`.
 
 YAML is read with PyYAML's safe constructors (no tags that make Python objects), JSON with
-:mod:`json`.
+:mod:`json`. In both, a key written twice in one mapping (``header:`` twice in a step) is a
+:class:`ConfigError` naming the key, not a silent choice of the last one; in YAML, a key may
+still override one merged in with ``<<: *anchor``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .config_schema import ConfigError, Limits, Problem, cut
+from .records import ConfigError, Limits, Problem, cut
 
 __all__ = ["Source", "load", "read_text", "yaml_module"]
 
@@ -53,7 +55,7 @@ def load(source: Source, limits: Limits | None = None) -> tuple[Mapping[str, Any
         OSError: The file does not exist or cannot be opened.
 
     Example:
-        >>> from graphseq.config_io import load
+        >>> from graphseq.config.read import load
         >>> load({'inputs': 'x', 'steps': []})
         ({'inputs': 'x', 'steps': []}, 'config')
     """
@@ -136,10 +138,36 @@ def _too_big(size: int | None, limits: Limits) -> str:
 _JSON_TOKENS = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
 
 
+class _Duplicate(Exception):
+    """A mapping that holds ``key`` twice (YAML: at ``line``)."""
+
+    def __init__(self, key: Any, line: int | None = None) -> None:
+        super().__init__(key)
+        self.key = key
+        self.line = line
+
+    def problem(self, label: str) -> Problem:
+        where = "" if self.line is None else f" (line {self.line})"
+        return Problem(label, f"has the key {cut(repr(self.key), 80)} twice in one mapping"
+                       f"{where}; write each key once")
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key written twice."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
 def _parse_json(text: str, label: str, limits: Limits) -> Any:
     _check_json_depth(text, label, limits)
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    except _Duplicate as error:
+        raise ConfigError([error.problem(label)]) from None
     except ValueError as error:  # JSONDecodeError, or an int too long to convert
         reason = cut(" ".join(str(error).split()), 300)
         raise ConfigError([Problem(label, f"is not valid JSON: {reason}")]) from None
@@ -207,6 +235,8 @@ def _parse_yaml(text: str, label: str, limits: Limits, libyaml: bool = True) -> 
         return yaml.load(text, Loader=loader_class)
     except _Bound as error:
         raise ConfigError([Problem(label, f"{error.message} (line {error.line})")]) from None
+    except _Duplicate as error:
+        raise ConfigError([error.problem(label)]) from None
     except yaml.YAMLError as error:
         raise ConfigError([Problem(label, f"is not valid YAML: {_yaml_reason(error)}")]) from None
     except (ValueError, TypeError, RecursionError) as error:  # e.g. an int too long to convert
@@ -284,7 +314,25 @@ def _yaml_reason(error: Any) -> str:
 
 @lru_cache(maxsize=2)
 def _loader_class(libyaml: bool = True) -> type:
-    """PyYAML's safe loader: libyaml's (fast) when installed and ``libyaml`` is true."""
+    """PyYAML's safe loader (libyaml's, fast, when installed and ``libyaml`` is true), which
+    refuses a key written twice in one mapping."""
     yaml = yaml_module()
     native: type | None = getattr(yaml, "CSafeLoader", None) if libyaml else None
-    return native or yaml.SafeLoader
+    base: Any = native or yaml.SafeLoader
+
+    def construct_mapping(self: Any, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:  # the keys as written, before '<<' merges
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise _Duplicate(key, key_node.start_mark.line + 1)
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the base class says so
+                    continue
+        return base.construct_mapping(self, node, deep)
+
+    return type("UniqueKeyLoader", (base,), {"construct_mapping": construct_mapping})
