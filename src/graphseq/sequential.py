@@ -422,6 +422,53 @@ class Sequential(torch.nn.Module):
 
         return to_config(self)
 
+    def inference(
+        self,
+        *inputs: Any,
+        batch_size: int = 1024,
+        device: torch.device | str | None = None,
+        embedding_device: torch.device | str = "cpu",
+        progress_bar: bool = False,
+        **keyword_inputs: Any,
+    ) -> Any:
+        """Layer-wise inference over all nodes: what ``forward`` returns, in bounded memory.
+
+        Each level of the model runs over batches of ``batch_size`` target nodes with their
+        full in-neighbourhoods, cut from the graph's edges sorted by target; only the values
+        that later levels read are kept, for all nodes, on ``embedding_device``. It runs in
+        eval mode under ``torch.no_grad()`` and restores the training mode after. A step that
+        cannot run this way is refused before any work (see ``docs/scale.md``).
+
+        Args:
+            *inputs: The model's inputs for the whole graph, as for ``model(...)``.
+            batch_size: Target nodes per batch.
+            device: Where the steps run; by default where the model's parameters are.
+            embedding_device: Where the values kept for all nodes are held.
+            progress_bar: Show a tqdm bar counting levels x batches.
+            **keyword_inputs: Inputs by name.
+
+        Returns:
+            What ``forward`` returns, for all nodes.
+
+        Raises:
+            graphseq.inference.InferenceError: A step cannot run layer-wise (a graph-level
+                step, a step not known to be row-wise), or the inputs do not fit the graph.
+
+        Example:
+            >>> from torch_geometric.nn import SAGEConv
+            >>> model = Sequential('x, edge_index', [(SAGEConv(4, 8), 'x, edge_index -> x'),
+            ...                                      torch.nn.ReLU(),
+            ...                                      (SAGEConv(8, 2), 'x, edge_index -> x')])
+            >>> x, edge_index = torch.randn(6, 4), torch.tensor([[0, 1, 2, 4], [1, 2, 3, 5]])
+            >>> out = model.inference(x, edge_index, batch_size=4)
+            >>> torch.allclose(out, model(x, edge_index), atol=1e-6)
+            True
+        """
+        from .inference import infer
+
+        return infer(self, inputs, keyword_inputs, batch_size=batch_size, device=device,
+                     embedding_device=embedding_device, progress_bar=progress_bar)
+
     def export(
         self,
         path: str | os.PathLike[str],
