@@ -156,7 +156,7 @@ def _own_public_names(module: Any, exported: set[int]) -> list[str]:
     return [n for n in names if id(getattr(module, n, None)) not in exported]
 
 
-TOOLS = ("config", "registry", "summary", "viz", "export", "trim", "cli")
+TOOLS = ("config", "registry", "summary", "viz", "export", "trim", "hetero", "cli")
 """Modules users call directly, listed first; the rest are the pipeline's stages."""
 
 

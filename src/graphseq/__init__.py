@@ -3,6 +3,7 @@
 from . import registry
 from .config import from_config
 from .errors import HeaderError
+from .hetero import to_hetero
 from .parsing import split
 from .sequential import Sequential
 from .signature import Child, Parameter, Signature, eval_type
@@ -19,5 +20,6 @@ __all__ = [
     "module_from_template",
     "registry",
     "split",
+    "to_hetero",
 ]
 __version__ = "0.1.0"

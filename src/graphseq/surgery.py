@@ -364,6 +364,8 @@ def clone(spec: ModelSpec, fns: Fns, fn: Callable[[str, Any], Any],
     decls = spec.steps
     new = [fn(d.name, child) for d, child in zip(decls, fns, strict=True)]
     made = make_steps([(d.name, f) for d, f in zip(decls, new, strict=True)], taken)
+    # Headers as declared; the kind is the new child's (a function may become a module).
+    decls = tuple(d._replace(kind=m.kind) for d, m in zip(decls, made.decls, strict=True))
     return _derive(spec.inputs, decls, made.fns, spec.outputs, spec.type_names)
 
 
