@@ -16,6 +16,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RUNS = {
     "karate_node_classification.py": ["--epochs", "20"],
     "graph_classification_jk.py": ["--epochs", "2", "--graphs", "120"],
+    "hetero_graph_level.py": ["--epochs", "5", "--graphs", "120"],
     "hetero_to_hetero.py": ["--epochs", "5"],
     "train_from_config.py": ["--epochs", "20"],
 }
@@ -48,5 +49,7 @@ def test_example_runs_and_learns(script: str, tmp_path: Path) -> None:
     assert 0.0 <= metric(done.stdout, "test accuracy") <= 1.0
     if draws:
         assert (tmp_path / "m.svg").read_text().lstrip().startswith("<?xml")
+    if script == "hetero_to_hetero.py":
+        assert "PyG's to_hetero with this checkpoint: same outputs" in done.stdout
     if script == "train_from_config.py":
         assert "round trip through to_config(): same outputs" in done.stdout

@@ -7,6 +7,7 @@ names. PyG's to_hetero runs on both; graphseq's on the graphseq one.
 
 from __future__ import annotations
 
+import copy
 import pickle
 import warnings
 from collections.abc import Callable
@@ -463,3 +464,98 @@ def test_input_map_overrides_the_name_rule() -> None:
     graph = typed_graph()
     out = typed(graph["x"], graph["edge_index"])
     assert set(out) == {"paper", "author"}
+
+
+def _small() -> tuple[graphseq.Sequential, list[Any]]:
+    torch.manual_seed(0)
+    model = graphseq.Sequential("x, edge_index", {
+        "conv1": (SAGEConv(16, 8), "x, edge_index -> x"),
+        "act": ReLU(),
+        "conv2": (SAGEConv(8, 4), "x, edge_index -> x"),
+    })
+    return graphseq.to_hetero(model, METADATA), _inputs(("x", "edge_index"))
+
+
+def test_summary_shows_per_type_shapes() -> None:
+    typed, args = _small()
+    text = typed.summary(*args)
+    assert "Inputs: x {paper: [10, 16] float32, author: [11, 16] float32}" in text
+    assert "{paper: [10, 4] float32, author: [11, 4] float32}" in text.splitlines()[-4]
+    assert typed.recorded_shapes()[(0, "x")] == "{paper: [10, 8] float32, author: [11, 8] float32}"
+
+
+def test_diagram_slicing_submodel_replace_and_clone_work_on_typed_models() -> None:
+    typed, args = _small()
+    dot = typed.to_dot()
+    assert all(f'"{name}' in dot or name in dot for name in ("conv1", "act", "conv2"))
+    full = typed(*args)
+    head = typed[:2]
+    assert isinstance(head, graphseq.Sequential) and len(head) == 2
+    _same(head(*args), {k: v.relu() for k, v in typed.conv1(*args).items()})
+    _same(typed.submodel("x")(*args), full)
+    copied = typed.clone(lambda name, child: copy.deepcopy(child))
+    _same(copied(*args), full)
+    assert copied.conv1 is not typed.conv1
+    elu = graphseq.hetero.PerType(torch.nn.ELU(), METADATA[0],
+                                  graphseq.hetero.Call((graphseq.hetero.Slot("", ("node",)),)))
+    typed.replace("act", elu)
+    assert isinstance(typed.act.paper, torch.nn.ELU)
+    assert set(typed(*args)) == {"paper", "author"}
+
+
+def test_to_config_of_a_typed_model_is_refused_by_step() -> None:
+    typed, _ = _small()
+    with pytest.raises(ValueError, match=r"step 0 \('conv1'\)"):
+        typed.to_config()
+
+
+def _graph_level_inputs() -> tuple[Any, ...]:
+    graph = typed_graph()
+    batch = {t: torch.arange(x.size(0)) % 3 for t, x in graph["x"].items()}
+    return graph["x"], graph["edge_index"], batch
+
+
+def test_graph_level_model_equals_pyg_to_hetero() -> None:
+    from torch_geometric.nn import MeanAggregation
+
+    torch.manual_seed(0)
+    model = graphseq.Sequential("x, edge_index, batch", {
+        "conv": (SAGEConv(16, 32), "x, edge_index -> x"),
+        "pool": (MeanAggregation(), "x, batch -> g"),
+        "lin": (Linear(32, 64), "g -> g"),
+    })
+    ours = graphseq.to_hetero(model, METADATA, aggr="mean")
+    pyg = pyg_to_hetero(model, METADATA, aggr="mean")
+    pyg.load_state_dict(ours.state_dict(), strict=True)
+    args = _graph_level_inputs()
+    torch.testing.assert_close(ours(*args), pyg(*args), rtol=0, atol=0)
+    assert ours(*args).shape == (3, 64)
+
+
+@pytest.mark.parametrize("combine", ["sum", "max", "cat", "author"])
+def test_pooling_per_node_type_then_combine(combine: str) -> None:
+    from torch_geometric.nn import global_add_pool
+
+    model = graphseq.Sequential("x, edge_index, batch, n", {
+        "conv": (SAGEConv(16, 4), "x, edge_index -> x"),
+        "pool": (global_add_pool, "x, batch, size=n -> g"),
+    })
+    typed = graphseq.to_hetero(model, METADATA, input_map={"n": "graph"}, combine=combine)
+    x, edge_index, batch = _graph_level_inputs()
+    out = typed(x, edge_index, batch, 4)  # 4 graphs, the last one empty
+    nodes = typed.conv(x, edge_index)
+    pooled = [global_add_pool(nodes[t], batch[t], size=4) for t in METADATA[0]]
+    want = {"sum": pooled[0] + pooled[1], "max": torch.max(pooled[0], pooled[1]),
+            "cat": torch.cat(pooled, dim=-1), "author": pooled[1]}[combine]
+    torch.testing.assert_close(out, want, rtol=0, atol=0)
+    assert out.shape[0] == 4
+
+
+def test_pooling_that_reads_no_node_level_value_is_refused() -> None:
+    from torch_geometric.nn import global_add_pool
+
+    model = graphseq.Sequential("x, edge_attr, batch", {
+        "pool": (global_add_pool, "edge_attr, batch -> g"),
+    })
+    with pytest.raises(HeteroError, match=r"step 0 \('pool'\).*node-level values only"):
+        graphseq.to_hetero(model, METADATA)

@@ -102,13 +102,16 @@ def describe(value: Any) -> str:
     Returns:
         ``'[2, 3] int64'`` for a tensor; ``'None'``; for a list or tuple, its first 4 items
         described alike (and the count if there are more), down to 2 levels, below which
-        only ``list(5)``; else the value's type name.
+        only ``list(5)``; for a dict (a typed value), its first 4 types and their values
+        (edge types joined by ``__``); else the value's type name.
 
     Example:
         >>> describe(torch.zeros(2, 3, dtype=torch.long))
         '[2, 3] int64'
         >>> describe((torch.zeros(4), None, 7))
         '([4] float32, None, int)'
+        >>> describe({'paper': torch.zeros(3, 2), ('a', 'to', 'paper'): torch.zeros(2, 5)})
+        '{paper: [3, 2] float32, a__to__paper: [2, 5] float32}'
     """
     return _describe(value, 0)
 
@@ -127,6 +130,12 @@ def _describe(value: Any, depth: int) -> str:
             items.append(f"... {len(value)} items")
         text = ", ".join(items)
         return f"[{text}]" if isinstance(value, list) else f"({text})"
+    if isinstance(value, dict) and depth < 2:  # a typed value: by node or edge type
+        items = [f"{'__'.join(k) if isinstance(k, tuple) else k}: {_describe(v, depth + 1)}"
+                 for k, v in list(value.items())[:4]]
+        if len(value) > 4:
+            items.append(f"... {len(value)} types")
+        return "{" + ", ".join(items) + "}"
     return type(value).__name__
 
 
