@@ -22,7 +22,7 @@ from torch_geometric.nn import (
 )
 
 from graphseq import Sequential
-from graphseq.trim import TrimError, explain, mark, program, set_kinds
+from graphseq.trim import TrimError, analysis, explain, mark, set_kinds
 from hop_batches import HopBatch, random_batch, random_graph, sample
 
 NODES = "num_sampled_nodes_per_hop"
@@ -113,7 +113,8 @@ def dataflows(draw: st.DrawFn) -> tuple[Sequential, int]:
         steps["jk"] = (JumpingKnowledge("max"), f"xs=[{', '.join(layer_outs)}] -> z")
         steps["head"] = (Linear(HIDDEN, 3), "z -> out")
     elif readout == "sum_all":
-        steps["sum"] = (lambda xs: torch.stack(xs).sum(0), f"[{', '.join(values)}] -> z")
+        steps["sum"] = (mark(lambda xs: torch.stack(xs).sum(0), "rowwise"),
+                        f"[{', '.join(values)}] -> z")
         steps["head"] = (Linear(HIDDEN, 3), "z -> out")
     else:
         steps["head"] = (Linear(HIDDEN, 3), f"{values[-1]} -> out")
@@ -231,8 +232,9 @@ def test_edge_weights_given_by_keyword_are_cut_with_the_edge_index(batch: HopBat
 
 def test_explain_shows_roles_levels_and_kinds() -> None:
     text = explain(jk_model())
-    assert "step 2 ('module_2'): layer at level 1, cuts x1, edge_index" in text
+    assert "step 2 ('module_2'): layer (1 hop) at level 1, cuts x1, edge_index" in text
     assert "step 6 ('module_6'): rowwise at level 2, cuts x1, x2" in text
+    assert "batches need 3 hops" in text
     assert "w edge" in text and "edge_index edge_index" in text
 
 
@@ -252,7 +254,7 @@ def test_marked_children_become_layers_or_stop_being_layers(batch: HopBatch) -> 
         (mark(Propagate(), "layer"), "x, edge_index -> x"),
         (mark(Propagate(), "layer"), "x, edge_index -> x"),
     ]).double()
-    assert [s.level for s in program(model).steps] == [0, 1]
+    assert [s.level for s in analysis(model).steps] == [0, 1]
     batch = sample(random_graph(200, 1500, 8), torch.arange(5), [4, 3])
     x = batch.x.double()
     torch.testing.assert_close(model(x, batch.edge_index, **counts(batch))[:5],
@@ -261,9 +263,10 @@ def test_marked_children_become_layers_or_stop_being_layers(batch: HopBatch) -> 
                                               "x, edge_index -> x")])
     with pytest.raises(TrimError, match="no message-passing step"):
         unmarked(batch.x, batch.edge_index, **counts(batch))
+    assert analysis(mark(Propagate(), "layer", hops=2) and model).hops == 2  # marks are read anew
 
 
-def test_global_pooling_reads_a_cut_batch_vector_and_outputs_graph_level_values() -> None:
+def test_global_pooling_after_a_layer_is_refused() -> None:
     torch.manual_seed(0)
     model = Sequential("x, edge_index, batch", [
         (SAGEConv(8, 8), "x, edge_index -> x"),
@@ -273,23 +276,22 @@ def test_global_pooling_reads_a_cut_batch_vector_and_outputs_graph_level_values(
     ])
     b = sample(random_graph(200, 1500, 8), torch.arange(6), [4, 3])
     vector = torch.zeros(b.x.size(0), dtype=torch.long)  # one graph of the seeds
-    kinds = dict(program(model).kinds)
-    assert kinds["batch"] == "node" and kinds["g"] == "other"
-    out = model(b.x, b.edge_index, vector, **counts(b))
-    assert out.shape == (1, 2)
+    with pytest.raises(TrimError, match=r"step 2 \('module_2'\) reads 'x' after "
+                                        r"trimming .* it pools rows.*x, batch -> g"):
+        model(b.x, b.edge_index, vector, **counts(b))
 
 
 def test_set_kinds_keeps_a_graph_level_input_whole(batch: HopBatch) -> None:
     model = Sequential("x, edge_index, u", [
         (SAGEConv(8, 8), "x, edge_index -> h"),
         (SAGEConv(8, 8), "h, edge_index -> h"),
-        (lambda h, u: h + u, "h, u -> out"),
+        (torch.add, "h, u -> out"),
     ])
     u = torch.randn(1, 8)  # graph-level, but added to node-level values: inferred node-level
     with pytest.raises(TrimError, match="input 'u' has 1 nodes"):
         model(batch.x, batch.edge_index, u, **counts(batch))
     set_kinds(model, other=["u"])
-    assert dict(program(model).kinds)["u"] == "other"
+    assert analysis(model).kinds["u"] == "other"
     torch.testing.assert_close(model(batch.x, batch.edge_index, u, **counts(batch))[:8],
                                model(batch.x, batch.edge_index, u)[:8])
     with pytest.raises(TrimError, match="names 'v', which is no value"):
@@ -299,22 +301,44 @@ def test_set_kinds_keeps_a_graph_level_input_whole(batch: HopBatch) -> None:
 
 
 def test_a_value_read_as_node_and_edge_level_is_reported_with_its_step() -> None:
+    mix = mark(lambda x, ei: (x[ei[0]] * x[ei[1]]).sum(-1), "rowwise")  # wrongly row-wise
     model = Sequential("x, edge_index", [
-        (lambda x, ei: x[ei[0]] * x[ei[1]], "x, edge_index -> e"),
+        (mix, "x, edge_index -> e"),
         (GraphConv(8, 8), "x, edge_index, edge_weight=e -> x"),
     ])
     b = random_batch([2, 3], [4], 8)
-    with pytest.raises(TrimError, match=r"step 0 \('module_0'\) makes 'x' \(node\) and "
+    with pytest.raises(TrimError, match=r"step 0 \('module_0'\) makes 'x' \(node-level\) and "
                                         r"'edge_index' \(edge index\) share rows"):
         model(b.x, b.edge_index, **counts(b))
-    mark(model[0], "opaque")  # the fix: say the function mixes kinds
+    mark(mix, "opaque")  # the fix: say the function mixes kinds, and what its output is
     model = Sequential("x, edge_index", [
-        (model[0], "x, edge_index -> e"),
-        (lambda e: e.sum(-1), "e -> e"),
+        (mix, "x, edge_index -> e"),
+        (torch.sigmoid, "e -> e"),
         (GraphConv(8, 8), "x, edge_index, edge_weight=e -> x"),
+        (GraphConv(8, 8), "x, edge_index, edge_weight=e -> x"),
+    ]).double()
+    b = random_batch([2, 3, 4], [4, 6], 8)
+    with pytest.raises(TrimError, match=r"step 0 \('module_0'\) makes 'e', which step 3 "
+                                        r"\('module_3'\) reads trimmed to level 1"):
+        model(b.x.double(), b.edge_index, **counts(b))
+    set_kinds(model, edge=["e"])
+    assert analysis(model).kinds["e"] == "edge"
+    x = b.x.double()
+    torch.testing.assert_close(model(x, b.edge_index, **counts(b))[:2], model(x, b.edge_index)[:2])
+
+
+def test_a_kind_clash_blames_the_marked_step_that_mixes_and_names_two_values() -> None:
+    mix = mark(lambda x, ei: x[ei[0]], "rowwise")
+    model = Sequential("x, edge_index", [
+        (mix, "x, edge_index -> y"),
+        (ReLU(), "y -> y"),
+        (SAGEConv(8, 8), "y, edge_index -> out"),
     ])
-    assert dict(program(model).kinds)["e"] == "edge"
-    model(b.x, b.edge_index, **counts(b))
+    found = analysis(model)
+    assert found.error is not None
+    message = str(found.error)
+    assert message.startswith("step 0 ('module_0') makes 'edge_index' (edge index) and 'y' "
+                              "(node-level) share rows (with step 1 ('module_1'))"), message
 
 
 @pytest.mark.parametrize(
@@ -339,16 +363,34 @@ def test_a_model_deeper_than_the_batch_asks_for_more_hops() -> None:
     b = random_batch([2, 3], [4], 8)
     with pytest.raises(TrimError, match="sampled with 1 hop"):
         sage_chain()(b.x, b.edge_index, **counts(b))
+    b = random_batch([2, 3, 4], [4, 6], 8)  # 3 layers, 2 hops: the seed rows need 3
+    with pytest.raises(TrimError, match="depend on 3 hops .* sampled with 2 hop"):
+        sage_chain()(b.x, b.edge_index, **counts(b))
 
 
-def test_the_error_note_names_the_failing_step_when_trimmed(batch: HopBatch) -> None:
+def failure(call: Any) -> tuple[type, str, list[str]]:
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - what is compared is the whole failure
+        return type(error), str(error), list(getattr(error, "__notes__", []))
+    raise AssertionError("did not raise")
+
+
+def test_trimmed_and_untrimmed_failures_are_the_same(batch: HopBatch) -> None:
     model = Sequential("x, edge_index", [
         (SAGEConv(8, 8), "x, edge_index -> x"),
         (Linear(9, 2), "x -> x"),
     ])
-    with pytest.raises(RuntimeError) as info:
-        model(batch.x, batch.edge_index, **counts(batch))
-    assert "step 1 ('module_1') (trimmed to level 0)" in "".join(info.value.__notes__)
+    plain = failure(lambda: model(batch.x, batch.edge_index))
+    assert plain[0] is RuntimeError
+    assert failure(lambda: model(batch.x, batch.edge_index, **counts(batch))) == plain
+    assert "graphseq: raised in step 1 ('module_1'): x -> x" in plain[2]
+    three = mark(lambda x: (x, x, x), "rowwise")
+    model = Sequential("x, edge_index", [(three, "x -> a, b"),
+                                         (SAGEConv(8, 8), "a, edge_index -> out")])
+    plain = failure(lambda: model(batch.x, batch.edge_index))
+    assert plain[0] is ValueError and "too many values to unpack" in plain[1]
+    assert failure(lambda: model(batch.x, batch.edge_index, **counts(batch))) == plain
 
 
 def test_trimming_survives_pickling_copies_and_edits(batch: HopBatch) -> None:
@@ -357,7 +399,7 @@ def test_trimming_survives_pickling_copies_and_edits(batch: HopBatch) -> None:
     for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
         torch.testing.assert_close(twin(batch.x, batch.edge_index, **counts(batch)), expected)
     model.append(ReLU())
-    assert len(program(model).steps) == 6
+    assert len(analysis(model).steps) == 6
     torch.testing.assert_close(model(batch.x, batch.edge_index, **counts(batch)),
                                expected.relu())
 

@@ -343,7 +343,7 @@ def header_errors() -> str:
 # Layout -------------------------------------------------------------------------------------
 
 PIPELINE = ("errors", "cache", "reading", "parsing", "signature", "binding", "plan", "spec",
-            "codegen", "surgery", "sequential")
+            "analysis", "codegen", "surgery", "sequential")
 """The stages, upstream first; every other module is a tool on top of them."""
 
 
