@@ -93,7 +93,8 @@ def dataflows(draw: st.DrawFn) -> Sequential:
         steps["jk"] = (JumpingKnowledge("lstm", HIDDEN, num_layers), f"[{listed}] -> z")
         steps["head"] = (Linear(HIDDEN, 3), "z -> out")
     elif readout == "sum_all":
-        steps["sum"] = (lambda xs: torch.stack(xs).sum(0), f"[{', '.join(values)}] -> z")
+        steps["sum"] = (mark(lambda xs: torch.stack(xs).sum(0), "rowwise"),
+                        f"[{', '.join(values)}] -> z")
         steps["head"] = (Linear(HIDDEN, 3), "z -> out")
     elif readout == "two":  # two outputs: an early layer's and the head's
         steps["head"] = (Linear(HIDDEN, 3), f"{values[-1]} -> out")
@@ -240,8 +241,8 @@ def test_edge_level_outputs_come_back_in_the_order_of_the_given_edges() -> None:
 def test_a_graph_level_input_marked_other_is_passed_whole() -> None:
     model = Sequential("x, edge_index, u", [
         (SAGEConv(8, 8), "x, edge_index -> h"),
-        (lambda u: u * 2, "u -> u2"),
-        (lambda h, u2: h + u2, "h, u2 -> out"),
+        (lambda u: u * 2, "u -> u2"),  # over graph-level values only: no mark needed
+        (mark(lambda h, u2: h + u2, "rowwise"), "h, u2 -> out"),
     ])
     set_kinds(model, other=["u"])
     x, edge_index = random_graph(20, 60)
@@ -294,7 +295,8 @@ def test_an_edge_index_computed_by_a_step_is_refused() -> None:
         "conv": (SAGEConv(8, 8), "x, ei -> x"),
     })
     x, edge_index = random_graph(10, 30)
-    with pytest.raises(InferenceError, match=r"step 0 \('undirected'\) reads the edge index"):
+    with pytest.raises(InferenceError, match=r"step 1 \('conv'\) reads the edge index 'ei', "
+                                             r"which a step computes"):
         model.inference(x, edge_index, batch_size=4)
 
 
@@ -313,7 +315,7 @@ def test_inputs_that_do_not_fit_the_graph_are_named() -> None:
 def test_a_step_that_changes_the_number_of_rows_is_named() -> None:
     model = Sequential("x, edge_index", {
         "conv": (SAGEConv(8, 8), "x, edge_index -> x"),
-        "drop_row": (lambda x: x[1:], "x -> y"),
+        "drop_row": (mark(lambda x: x[1:], "rowwise"), "x -> y"),  # wrongly declared
         "conv2": (SAGEConv(8, 8), "y, edge_index -> z"),
     })
     x, edge_index = random_graph(10, 30)
@@ -327,7 +329,7 @@ def test_an_error_in_a_step_is_noted_with_the_step_and_batch() -> None:
 
     model = Sequential("x, edge_index", {
         "conv": (SAGEConv(8, 8), "x, edge_index -> x"),
-        "broken": (broken, "x -> x"),
+        "broken": (mark(broken, "rowwise"), "x -> x"),
     })
     x, edge_index = random_graph(10, 30)
     with pytest.raises(RuntimeError, match="boom") as info:

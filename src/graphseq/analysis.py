@@ -427,6 +427,8 @@ class Analysis:
         outputs: How each returned value is cut to the rows of the deepest level returned.
         hops: Hops a batch needs for every returned row it keeps to be exact.
         error: Why this model cannot be trimmed exactly (``None`` where it can).
+        kind_error: Why the kinds of its values could not be inferred (a clash), if so; it is
+            also ``error``.
     """
 
     steps: tuple[StepFacts, ...]
@@ -434,6 +436,7 @@ class Analysis:
     outputs: tuple[Cut, ...]
     hops: int
     error: TrimError | None
+    kind_error: TrimError | None = None
 
     @property
     def table(self) -> tuple[Any, ...]:
@@ -661,6 +664,8 @@ def _analyze(plan: Plan, children: Mapping[str, Any], facts: tuple[Fact, ...],
             if not kinds.union(a, b) and error is None:
                 fail(_clash(plan, facts, kinds, names, links, seeded, a, b, step.index))
 
+    kind_error = error
+
     # Levels. ``depth``: the value is exact on the nodes of hops 0 .. H - depth of a batch of
     # H hops (a layer of reach h at level L makes depth L + h). ``rows``: the level it was cut
     # to. A layer runs at the deepest depth of what it reads; a row-wise step at the deepest
@@ -726,7 +731,7 @@ def _analyze(plan: Plan, children: Mapping[str, Any], facts: tuple[Fact, ...],
         fail("this model has no message-passing step to trim before; mark one with "
              "graphseq.trim.mark(child, 'layer', hops=1)")
     inputs = tuple((n, kinds.of(v)) for v, n in enumerate(plan.inputs.names))
-    return Analysis(tuple(records), inputs, tuple(outputs), needed, error)
+    return Analysis(tuple(records), inputs, tuple(outputs), needed, error, kind_error)
 
 
 def _cut(name: str, kind: Kind, rows: int, level: int) -> Cut:

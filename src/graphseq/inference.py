@@ -66,18 +66,18 @@ class Facts(NamedTuple):
 
 
 def facts(model: Sequential) -> Facts:
-    """The analysis of ``model`` that inference reads, from :mod:`graphseq.trim`'s program."""
+    """The analysis of ``model`` that inference reads, from :mod:`graphseq.analysis`."""
     from . import trim
 
-    prog = trim.program(model)
-    roles: list[Role] = []
-    for step in prog.steps:
-        roles.append("layer" if step.layer else trim._role(model._child(step.name)))
-    kinds = tuple(kind for _, kind in prog.kinds)
-    hops = tuple(1 if role == "layer" else 0 for role in roles)
+    found = trim.analysis(model)
+    roles = tuple(step.role for step in found.steps)
+    hops = tuple(step.hops for step in found.steps)
+    kinds = tuple(kind for _, kind in found.inputs)
+    kinds += tuple(kind for step in found.steps for _, kind in step.outs)
     why: tuple[str | None, ...] = tuple(None for _ in roles)
-    error = prog.error if "layer" in roles else None  # a model without layers is fine here
-    return Facts(tuple(roles), hops, kinds, why, error)  # type: ignore[arg-type]
+    clash = found.kind_error
+    error = str(clash) if clash is not None and "layer" in roles else None
+    return Facts(roles, hops, kinds, why, error)
 
 
 # The schedule: levels, kept values, frees ----------------------------------------------------
