@@ -31,12 +31,15 @@ import types
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .cache import SizedCache
 from .plan import Plan, Step
 from .trim import EDGES, NODES, trim_branch, trimmable  # trimming (issue 10)
 from .trim import run as trim_run  # trimming (issue 10)
+
+if TYPE_CHECKING:
+    from .spec import ModelSpec
 
 Variant = Literal["eager", "script", "summary"]
 
@@ -87,7 +90,7 @@ def _value_names(plan: Plan) -> set[str]:
 
 
 def signature_line(
-    plan: Plan,
+    plan: Plan | ModelSpec,
     first: Iterable[str] = ("self",),
     name: str = "forward",
     keywords: Iterable[str] = (),
@@ -95,7 +98,7 @@ def signature_line(
     """The ``def`` line: the model's inputs with their types and defaults as written.
 
     Args:
-        plan: The model's plan.
+        plan: The model's plan (or its spec: only the inputs are read).
         first: Parameters before the inputs.
         name: The function's name.
         keywords: Keyword-only parameters after the inputs, each defaulting to ``None``.
@@ -370,60 +373,63 @@ def _compile_source(source: str) -> types.CodeType:
     return hit
 
 
-def stub_source(plan: Plan, refresh: str) -> str:
+def stub_source(spec: ModelSpec, refresh: str) -> str:
     """A ``forward`` with the model's signature that builds the real one first, then calls it.
 
     Edits install it instead of compiling at once, so that many edits cost one build.
 
     Args:
-        plan: Any plan with the model's inputs (edits never change them).
+        spec: The model's spec (only its inputs are read: edits never change them).
         refresh: The name of the global that builds and returns the real forward.
 
     Returns:
         The source.
 
     Example:
-        >>> import graphseq, torch
-        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
-        >>> stub_source(model.plan, 'refresh').splitlines()[1]  # doctest: +ELLIPSIS
+        >>> import torch
+        >>> from graphseq.spec import make_spec
+        >>> spec = make_spec('x', [(torch.nn.ReLU(), 'x -> y')])[0]
+        >>> stub_source(spec, 'refresh').splitlines()[1]  # doctest: +ELLIPSIS
         '    return refresh(self)(self, x...)'
     """
-    args = ["self", *plan.inputs.names]
+    args = ["self", *spec.inputs.names]
     keywords: tuple[str, ...] = ()
-    if trimmable(plan):  # trimming (issue 10)
+    if trimmable(spec):  # trimming (issue 10)
         keywords = (NODES, EDGES)
         args += [f"{k}={k}" for k in keywords]
-    line = signature_line(plan, keywords=keywords)
+    line = signature_line(spec, keywords=keywords)
     return f"{line}\n    return {refresh}(self)({', '.join(args)})\n"
 
 
-def compile_stub(plan: Plan, refresh: Callable[[Any], Callable[..., Any]]) -> types.FunctionType:
-    """Compile :func:`stub_source` for ``plan`` with ``refresh`` bound.
+def compile_stub(spec: ModelSpec, refresh: Callable[[Any], Callable[..., Any]]
+                 ) -> types.FunctionType:
+    """Compile :func:`stub_source` for ``spec`` with ``refresh`` bound.
 
     Args:
-        plan: Any plan with the model's inputs.
+        spec: The model's spec.
         refresh: Builds the model's real forward and returns it.
 
     Returns:
         The stub function.
 
     Example:
-        >>> import graphseq, torch
-        >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
-        >>> stub = compile_stub(model.plan, lambda m: lambda self, x, **counts: x + 1)
-        >>> stub(model, torch.zeros(1))
+        >>> import torch
+        >>> from graphseq.spec import make_spec
+        >>> spec = make_spec('x', [(torch.nn.ReLU(), 'x -> y')])[0]
+        >>> stub = compile_stub(spec, lambda m: lambda self, x, **counts: x + 1)
+        >>> stub(None, torch.zeros(1))
         tensor([1.])
     """
-    taken = _Namespace(set(plan.inputs.names) | set(plan.type_names) | {"self"})
+    taken = _Namespace(set(spec.inputs.names) | set(spec.type_names) | {"self"})
     name = taken.fresh("refresh")
-    namespace: dict[str, Any] = dict(plan.type_names)
+    namespace: dict[str, Any] = dict(spec.type_names)
     namespace[name] = refresh
     scope: dict[str, Any] = {}
-    exec(_renamed(_compile_source(stub_source(plan, name)), "<graphseq stub>"), namespace, scope)
+    exec(_renamed(_compile_source(stub_source(spec, name)), "<graphseq stub>"), namespace, scope)
     fn: types.FunctionType = scope["forward"]
-    fn.__annotations__ = {p.name: p.type for p in plan.signature.param_dict.values()}
+    fn.__annotations__ = {p.name: p.type for p in spec.signature.param_dict.values()}
     fn.__defaults__ = tuple(
-        p.default for p in plan.signature.param_dict.values()
+        p.default for p in spec.signature.param_dict.values()
         if p.default is not inspect.Parameter.empty
     ) or None
     return fn

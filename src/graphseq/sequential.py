@@ -1,21 +1,25 @@
 """The ``nn.Module``: children, the spec, the plan and the generated forward. Nothing else.
 
-State is swapped as a whole on every edit: a new module dict (copy on write) and a new
-per-instance class whose ``forward`` is bound to it. A thread calling the model holds one
-``forward`` for the whole call, so it sees the old model or the new one, never a mix.
-Edits and derived models (slices, submodels, clones) are worked out on records by
-:mod:`graphseq.surgery`; this module resolves the step key, then commits the checked result.
-Edits check the change at once but generate code lazily, on the next use, so that many
-edits cost one build.
+A model's state is one frozen :class:`_State` (spec, plan, children, generated class),
+swapped as a whole by :meth:`Sequential._install`, the one commit path: a new module dict
+(copy on write) and a new per-instance class whose ``forward`` is bound to it. A thread
+calling the model holds one ``forward`` for the whole call, so it sees the old model or the
+new one, never a mix. Edits and derived models (slices, submodels, clones) are worked out on
+records by :mod:`graphseq.surgery`; this module resolves the step key, then installs the
+checked result. Edits check the change at once but generate code lazily, on the next use, so
+that many edits cost one build.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import inspect
 import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, overload
@@ -29,6 +33,24 @@ from .parsing import InputArgs
 from .plan import Plan, StepDecl, build_plan
 from .signature import Child, Signature, caller_namespace
 from .spec import ModelSpec, make_spec
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """One version of a model: its records, its children and the class that runs them."""
+
+    spec: ModelSpec
+    plan: Plan | None  # None: an edit was checked without a plan; built on first use
+    modules: dict[str, Any]  # the module dict (``_modules``) the forward holds; copy on write
+    functions: dict[str, Callable[..., Any]]  # the function steps, by name
+    cls: type  # the per-instance class whose ``forward`` runs this version (or its stub)
+    tail: surgery.Tail | None = None  # what checking an append needs, once worked out
+
+    @property
+    def source(self) -> str | None:
+        """The generated forward's source; ``None`` while a stub stands in for it."""
+        source: str | None = self.cls.__dict__["_graphseq_source"]
+        return source
 
 
 class Sequential(torch.nn.Module):
@@ -60,9 +82,11 @@ class Sequential(torch.nn.Module):
         torch.Size([4, 7])
     """
 
-    __jit_ignored_attributes__ = ["_spec", "_plan", "_tail", "_shapes", "_functions", "_lock"]
+    __jit_ignored_attributes__ = ["_state", "_lock"]
     __jit_unused_properties__ = ["code", "plan", "signature", "headers"]
     _graphseq_forward: Callable[..., Any]  # set on each model's own class
+    _state: _State  # in the instance dict, set only by _install
+    _lock: threading.RLock
 
     def __init__(
         self,
@@ -100,37 +124,27 @@ class Sequential(torch.nn.Module):
         """
         return type(self)._graphseq_forward(self, *args, **kwargs)
 
-    # State: one swap per edit ---------------------------------------------------------------
+    # State: one record, one swap per edit --------------------------------------------------
 
-    def _commit(self, spec: ModelSpec, fns: list[Callable[..., Any]], plan: Plan | None,
-                tail: surgery.Tail | None = None) -> None:
-        """Hold ``fns`` as the steps of ``spec`` and install a forward for them."""
-        old: ModelSpec | None = self.__dict__.get("_spec")
-        old_names = {d.name for d in old.steps} if old is not None else set()
+    def _commit(self, spec: ModelSpec, fns: list[Callable[..., Any]], plan: Plan) -> None:
+        """Hold ``fns`` as the steps of ``spec`` (checked as ``plan``) and install them."""
+        old = self.__dict__.get("_state")
+        old_names = {d.name for d in old.spec.steps} if old is not None else set()
         modules: dict[str, Any] = {}
         functions: dict[str, Callable[..., Any]] = {}
         _sort_children(spec.steps, fns, modules, functions)
-        for name, child in self.__dict__["_modules"].items():  # a subclass's own children
+        for name, child in self._modules.items():  # a subclass's own children
             if name not in old_names and name not in modules:
                 modules[name] = child
-        state = self.__dict__
-        if "_lock" not in state:
-            state["_lock"] = threading.RLock()
-        cls = self._class_for(spec, plan, modules, functions)
-        for name in old_names - functions.keys():
-            if name in state and not isinstance(state[name], torch.nn.Module):
-                del state[name]
-        state.update(functions)
-        state.update(_spec=spec, _plan=plan, _tail=tail, _functions=functions, _modules=modules)
-        self.__class__ = cls  # the one switch readers see
+        self._install(self._state_for(spec, plan, modules, functions))
 
-    def _class_for(self, spec: ModelSpec, plan: Plan | None, modules: dict[str, Any],
-                   functions: dict[str, Callable[..., Any]], variant: Variant = "eager") -> type:
-        """A class of this model's own whose ``forward`` runs ``plan`` (or builds it first)."""
+    def _state_for(self, spec: ModelSpec, plan: Plan | None, modules: dict[str, Any],
+                   functions: dict[str, Callable[..., Any]], variant: Variant = "eager",
+                   tail: surgery.Tail | None = None) -> _State:
+        """A state whose class runs ``plan``; without a plan, a stub that builds it first."""
         base = _user_class(type(self))
         if plan is None:
-            head = Plan(spec.inputs, spec.signature, (), (), type_names=spec.type_names)
-            forward = compile_stub(head, _refresh)
+            forward = compile_stub(spec, _refresh)
             source = None
         else:
             code = generate(plan, variant)
@@ -146,32 +160,49 @@ class Sequential(torch.nn.Module):
         }
         if getattr(base, "forward", None) is Sequential.forward:  # else the subclass's stays
             attrs["forward"] = forward
-        return type(base.__name__, (base,), attrs)
+        cls = type(base.__name__, (base,), attrs)
+        return _State(spec, plan, modules, functions, cls, tail)
+
+    def _install(self, state: _State) -> None:
+        """The one commit path: hold ``state``'s children and switch to its class."""
+        attrs = self.__dict__
+        if "_lock" not in attrs:
+            attrs["_lock"] = threading.RLock()
+        old: _State | None = attrs.get("_state")
+        if old is not None:
+            for name in old.functions.keys() - state.functions.keys():
+                if name in attrs and not isinstance(attrs[name], torch.nn.Module):
+                    del attrs[name]
+        attrs.update(state.functions)  # a function step is an attribute too (TorchScript)
+        attrs["_modules"] = state.modules
+        attrs["_state"] = state
+        self.__class__ = state.cls  # the one switch callers see
 
     def _ensure_plan(self) -> Plan:
         """The plan, built now if edits left it for later."""
-        plan: Plan | None = self.__dict__["_plan"]
+        plan = self._state.plan
         if plan is not None:
             return plan
-        with self.__dict__["_lock"]:
-            plan = self.__dict__["_plan"]
-            if plan is None:
-                spec: ModelSpec = self.__dict__["_spec"]
+        with self._lock:
+            state = self._state
+            if state.plan is None:
+                spec = state.spec
                 plan = build_plan(spec.inputs, spec.steps, spec.outputs, spec.signature,
                                   spec.type_names)
-                self.__dict__["_plan"] = plan
-            return plan
+                state = dataclasses.replace(state, plan=plan)
+                self._install(state)  # the same version, now with its plan
+            assert state.plan is not None
+            return state.plan
 
     def _refresh(self) -> Callable[..., Any]:
         """Generate and install the real forward if edits left a stub; return it."""
-        with self.__dict__["_lock"]:
-            if type(self).__dict__.get("_graphseq_source") is None:
+        with self._lock:
+            if self._state.source is None:
                 plan = self._ensure_plan()
-                state = self.__dict__
-                cls = self._class_for(state["_spec"], plan, state["_modules"],
-                                      state["_functions"])
-                self.__class__ = cls
-            forward: Callable[..., Any] = type(self).__dict__["_graphseq_forward"]
+                state = self._state
+                self._install(self._state_for(state.spec, plan, state.modules, state.functions,
+                                              tail=state.tail))
+            forward: Callable[..., Any] = self._state.cls.__dict__["_graphseq_forward"]
             return forward
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -185,7 +216,8 @@ class Sequential(torch.nn.Module):
     def code(self) -> str:
         """The Python source of this model's ``forward``."""
         self._refresh()
-        source: str = type(self).__dict__["_graphseq_source"]
+        source = self._state.source
+        assert source is not None
         return source
 
     def __prepare_scriptable__(self) -> Sequential:
@@ -193,25 +225,35 @@ class Sequential(torch.nn.Module):
         plan = self._ensure_plan()
         twin: Sequential = object.__new__(_user_class(type(self)))
         twin.__dict__.update(self.__dict__)
-        twin.__dict__["_modules"] = dict(self._modules)
-        state = twin.__dict__
-        twin.__class__ = twin._class_for(state["_spec"], plan, state["_modules"],
-                                         state["_functions"], "script")
+        state = self._state
+        twin._install(twin._state_for(state.spec, plan, dict(state.modules), state.functions,
+                                      "script"))
         return twin
 
     def _replicate_for_data_parallel(self) -> Sequential:
         # DataParallel copies the module dict, then sets each replica's children into it.
         replica: Sequential = super()._replicate_for_data_parallel()
-        state = replica.__dict__
-        replica.__class__ = replica._class_for(state["_spec"], replica._ensure_plan(),
-                                               state["_modules"], state["_functions"])
+        state = self._state
+        replica._install(replica._state_for(state.spec, self._ensure_plan(), replica._modules,
+                                            state.functions))
         return replica
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
-        state = dict(self.__dict__)
-        for key in ("_lock", "_tail", "_functions"):
-            state.pop(key, None)
-        return (_restore, (_user_class(type(self)), state))
+        attrs = dict(self.__dict__)
+        attrs.pop("_lock", None)
+        state: _State = attrs.pop("_state")
+        return (_restore, (_user_class(type(self)), attrs, state.spec, state.plan))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Sequential:
+        # The spec and plan are frozen records: the copy shares them (and so what the tools
+        # recorded for the plan), and copies everything else.
+        attrs = dict(self.__dict__)
+        attrs.pop("_lock", None)
+        state: _State = attrs.pop("_state")
+        twin = _restore(_user_class(type(self)), copy.deepcopy(attrs, memo), state.spec,
+                        state.plan)
+        memo[id(self)] = twin
+        return twin
 
     # Introspection ------------------------------------------------------------------------
 
@@ -223,8 +265,7 @@ class Sequential(torch.nn.Module):
     @property
     def signature(self) -> Signature:
         """The model's inputs and return type."""
-        spec: ModelSpec = self.__dict__["_spec"]
-        return spec.signature
+        return self._state.spec.signature
 
     @property
     def headers(self) -> list[Child]:
@@ -240,22 +281,21 @@ class Sequential(torch.nn.Module):
                 reset()
 
     def __len__(self) -> int:
-        spec: ModelSpec = self.__dict__["_spec"]
-        return len(spec.steps)
+        return len(self._state.spec.steps)
 
     def _names(self) -> list[str]:
-        spec: ModelSpec = self.__dict__["_spec"]
-        return [d.name for d in spec.steps]
+        return [d.name for d in self._state.spec.steps]
 
     def _fns(self) -> list[Callable[..., Any]]:
         """The steps' callables, in step order (what :mod:`graphseq.surgery` edits)."""
         return [self._child(name) for name in self._names()]
 
     def _child(self, name: str) -> Callable[..., Any]:
-        if name in self._modules:
-            return self._modules[name]  # type: ignore[return-value]
-        fn: Callable[..., Any] = self.__dict__[name]
-        return fn
+        state = self._state
+        if name in state.modules:
+            child: Callable[..., Any] = state.modules[name]
+            return child
+        return state.functions[name]
 
     def children_by_name(self) -> dict[str, Callable[..., Any]]:
         """Each step's name and callable, in step order (modules and functions alike).
@@ -285,7 +325,7 @@ class Sequential(torch.nn.Module):
         return self._child(self._names()[self._index(idx)])
 
     def _slice(self, idx: slice) -> Sequential:
-        spec: ModelSpec = self.__dict__["_spec"]
+        spec = self._state.spec
         return self._derived(surgery.slice_model(spec, self._ensure_plan(), self._fns(), idx))
 
     def _derived(self, edit: surgery.Edit) -> Sequential:
@@ -324,20 +364,20 @@ class Sequential(torch.nn.Module):
             >>> print(model.summary(torch.randn(3, 4)).splitlines()[0])
             Inputs: x [3, 4] float32
         """
-        from .summary import Recorded, run, table
+        from .summary import run, table
 
         plan = self._ensure_plan()
         children = self.children_by_name()
         values = None
         if example_args or example_kwargs:
             values = run(plan, children, example_args, example_kwargs)
-            self.__dict__["_shapes"] = Recorded(plan, values)
         return table(plan, children, values)
 
     def recorded_shapes(self) -> Mapping[tuple[int, str], str]:
         """What the last :meth:`summary` with example inputs saw, by ``(producer, name)``.
 
-        Empty if there was none, or if the model was edited since.
+        Empty if there was none, or if the model was edited since. The record is kept by
+        :mod:`graphseq.summary` for this plan: a ``copy.deepcopy`` shares it, a pickle does not.
 
         Returns:
             Value descriptions such as ``'[3, 2] float32'``; inputs have producer ``-1``.
@@ -348,12 +388,10 @@ class Sequential(torch.nn.Module):
             >>> model.recorded_shapes()[(0, 'y')]
             '[3, 2] float32'
         """
-        from .summary import Recorded
+        from .summary import recorded
 
-        recorded = self.__dict__.get("_shapes")
-        if isinstance(recorded, Recorded) and recorded.plan is self.__dict__["_plan"]:
-            return recorded.values
-        return {}
+        plan = self._state.plan  # no plan yet: edited since any summary
+        return recorded(plan) if plan is not None else {}
 
     def to_dot(self, direction: str = "TB") -> str:
         """Graphviz DOT source of the dataflow, top to bottom (or ``direction='LR'``).
@@ -580,37 +618,33 @@ class Sequential(torch.nn.Module):
         Falls back to a full check where the new steps could leave others dead (so that the
         warning comes at once).
         """
-        with self.__dict__["_lock"]:
-            spec: ModelSpec = self.__dict__["_spec"]
+        with self._lock:
+            spec = self._state.spec
             appended = surgery.append(spec, self._current_tail(), items, _taken(type(self)))
             if appended is None:
                 return self._insert_items(len(spec.steps), items)
-            self._commit_appended(appended)
+            spec, decls, fns, tail = appended
+            state = self._state
+            modules, functions = dict(state.modules), dict(state.functions)
+            _sort_children(decls, fns, modules, functions)  # copies: no pass over old steps
+            if state.source is None:  # a stub already stands in: it reads the new state
+                self._install(_State(spec, None, modules, functions, state.cls, tail))
+            else:
+                self._install(self._state_for(spec, None, modules, functions, tail=tail))
         return self
 
-    def _commit_appended(self, appended: surgery.Appended) -> None:
-        """:meth:`_commit` for steps added at the end: copies, no pass over the old steps."""
-        spec, decls, fns, tail = appended
-        state = self.__dict__
-        modules = dict(state["_modules"])
-        functions = dict(state["_functions"])
-        state.update(_sort_children(decls, fns, modules, functions))
-        stale = type(self).__dict__.get("_graphseq_source") is None
-        cls = type(self) if stale else self._class_for(spec, None, modules, functions)
-        state.update(_spec=spec, _plan=None, _tail=tail, _functions=functions, _modules=modules)
-        self.__class__ = cls  # the one switch readers see (a stub builds under the lock)
-
     def _current_tail(self) -> surgery.Tail:
-        tail: surgery.Tail | None = self.__dict__.get("_tail")
-        if tail is None:
-            tail = surgery.tail_of(self._ensure_plan())
-            self.__dict__["_tail"] = tail
+        state = self._state
+        if state.tail is not None:
+            return state.tail
+        tail = surgery.tail_of(self._ensure_plan())
+        self._install(dataclasses.replace(self._state, tail=tail))  # under the lock
         return tail
 
     def _insert_items(self, index: int, items: list[Any]) -> Sequential:
         """Add ``items`` before step ``index``; check the whole model, then swap."""
-        with self.__dict__["_lock"]:
-            spec: ModelSpec = self.__dict__["_spec"]
+        with self._lock:
+            spec = self._state.spec
             self._commit_edit(surgery.insert(spec, self._fns(), index, items, _taken(type(self))))
         return self
 
@@ -645,8 +679,8 @@ class Sequential(torch.nn.Module):
             >>> model.replace('module_1', torch.nn.ELU())[1]
             ELU(alpha=1.0)
         """
-        with self.__dict__["_lock"]:
-            spec: ModelSpec = self.__dict__["_spec"]
+        with self._lock:
+            spec = self._state.spec
             edit = surgery.replace(spec, self._fns(), self._index(key), module, header,
                                    _taken(type(self)))
             self._commit_edit(edit)
@@ -673,8 +707,8 @@ class Sequential(torch.nn.Module):
             >>> len(model.remove('module_1'))
             1
         """
-        with self.__dict__["_lock"]:
-            spec: ModelSpec = self.__dict__["_spec"]
+        with self._lock:
+            spec = self._state.spec
             self._commit_edit(surgery.remove(spec, self._fns(), self._index(key)))
         return self
 
@@ -708,7 +742,7 @@ class Sequential(torch.nn.Module):
             >>> model.submodel('h').plan.outputs, model.submodel('y', inputs='h').plan.inputs.names
             (('h',), ('h',))
         """
-        spec: ModelSpec = self.__dict__["_spec"]
+        spec = self._state.spec
         plan = self._ensure_plan()
         return self._derived(surgery.submodel(spec, plan, self._fns(), outputs, inputs))
 
@@ -734,22 +768,18 @@ class Sequential(torch.nn.Module):
             >>> elu[1], elu[0] is model[0]
             (ELU(alpha=1.0), True)
         """
-        spec: ModelSpec = self.__dict__["_spec"]
+        spec = self._state.spec
         return self._derived(surgery.clone(spec, self._fns(), fn, _taken(type(self))))
 
 
 def _sort_children(decls: Iterable[StepDecl], fns: Iterable[Callable[..., Any]],
-                   modules: dict[str, Any], functions: dict[str, Callable[..., Any]]
-                   ) -> dict[str, Callable[..., Any]]:
-    """Put each step's callable into ``modules`` or ``functions`` by name; return the new
-    functions (a model holds those as attributes too)."""
-    new: dict[str, Callable[..., Any]] = {}
+                   modules: dict[str, Any], functions: dict[str, Callable[..., Any]]) -> None:
+    """Put each step's callable into ``modules`` or ``functions`` by name."""
     for decl, fn in zip(decls, fns, strict=True):
         if isinstance(fn, torch.nn.Module):
             modules[decl.name] = fn
         else:
-            functions[decl.name] = new[decl.name] = fn
-    return new
+            functions[decl.name] = fn
 
 
 def _warn_dead(plan: Plan, stacklevel: int = 3) -> None:
@@ -786,15 +816,19 @@ def _user_class(cls: type) -> type:
     return cls
 
 
-def _restore(cls: type[Sequential], state: dict[str, Any]) -> Sequential:
-    """Unpickle: put the state back and install a forward (generated on first use)."""
+def _restore(cls: type[Sequential], attrs: dict[str, Any], spec: ModelSpec | None = None,
+             plan: Plan | None = None) -> Sequential:
+    """Unpickle: put the attributes back and install a forward (generated on first use).
+
+    A pickle from before the state record holds ``_spec`` and ``_plan`` among the attributes.
+    """
+    if spec is None:
+        spec, plan = attrs.pop("_spec"), attrs.pop("_plan", None)
+        attrs.pop("_shapes", None)
     model = cls.__new__(cls)
-    torch.nn.Module.__setstate__(model, state)
-    spec: ModelSpec = state["_spec"]
-    functions = {d.name: state[d.name] for d in spec.steps if d.kind == "function"}
-    model.__dict__.update(_lock=threading.RLock(), _tail=None, _functions=functions)
-    model.__class__ = model._class_for(spec, state.get("_plan"), model.__dict__["_modules"],
-                                       functions)
+    torch.nn.Module.__setstate__(model, attrs)
+    functions = {d.name: attrs[d.name] for d in spec.steps if d.kind == "function"}
+    model._install(model._state_for(spec, plan, model._modules, functions))
     return model
 
 
@@ -837,7 +871,7 @@ def build_model(
 _TAKEN = (
     frozenset(dir(Sequential))
     | frozenset(vars(torch.nn.Module()))
-    | {"_spec", "_plan", "_tail", "_shapes", "_functions", "_lock"}
+    | {"_state", "_lock"}
 )
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -20,18 +21,40 @@ import torch
 from .codegen import compile_forward, generate
 from .plan import INPUT, Plan, Step
 
-__all__ = ["INPUT", "Recorded", "ValueKey", "describe", "run", "short_repr", "table"]
+__all__ = ["INPUT", "ValueKey", "describe", "recorded", "run", "short_repr", "table"]
 
 ValueKey = tuple[int, str]
 """A value in the dataflow: ``(index of the step that wrote it, name)``; inputs use ``INPUT``."""
 
+_RECORDED: dict[int, dict[ValueKey, str]] = {}
+"""What the last :func:`run` of each live plan saw, by the plan's ``id`` (freed with it)."""
 
-@dataclass(frozen=True)
-class Recorded:
-    """What the last ``summary`` with example inputs saw, and for which plan."""
 
-    plan: Plan
-    values: dict[ValueKey, str]
+def recorded(plan: Plan) -> Mapping[ValueKey, str]:
+    """What the last :func:`run` on ``plan`` (this plan object) described; empty if none.
+
+    An edit makes a new plan, so what was recorded for the old one no longer shows.
+
+    Args:
+        plan: A model's plan.
+
+    Returns:
+        Value descriptions by ``(producer, name)``, read-only.
+
+    Example:
+        >>> import graphseq
+        >>> model = graphseq.Sequential('x', [(torch.nn.Linear(4, 2), 'x -> y')])
+        >>> _ = run(model.plan, model.children_by_name(), (torch.randn(3, 4),), {})
+        >>> recorded(model.plan)[(0, 'y')], dict(recorded(model[:1].plan))
+        ('[3, 2] float32', {})
+    """
+    return MappingProxyType(_RECORDED.get(id(plan), {}))
+
+
+def _remember(plan: Plan, values: dict[ValueKey, str]) -> None:
+    if id(plan) not in _RECORDED:
+        weakref.finalize(plan, _RECORDED.pop, id(plan), None)
+    _RECORDED[id(plan)] = values
 
 
 def run(
@@ -43,7 +66,8 @@ def run(
     """Run the steps on example inputs; describe every value they bind.
 
     The run is in eval mode and under ``torch.no_grad()``; the train/eval mode of every
-    submodule is put back afterwards, also if the run fails.
+    submodule is put back afterwards, also if the run fails. What it saw is kept for
+    :func:`recorded` while ``plan`` lives.
 
     Args:
         plan: The model's plan.
@@ -90,6 +114,7 @@ def run(
     finally:
         for module, training in modes.items():
             module.training = training
+    _remember(plan, values)
     return values
 
 

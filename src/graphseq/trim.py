@@ -26,6 +26,7 @@ from .analysis import KINDS_KEY, Analysis, Cut, Kind, Role, TrimError, analyze, 
 if TYPE_CHECKING:
     from .plan import Plan
     from .sequential import Sequential
+    from .spec import ModelSpec
 
 __all__ = ["EDGES", "NODES", "Kind", "Role", "TrimError", "analysis", "explain", "mark",
            "set_kinds", "trim_branch", "trimmable"]
@@ -167,13 +168,13 @@ NODES = "num_sampled_nodes_per_hop"
 EDGES = "num_sampled_edges_per_hop"
 
 
-def trimmable(plan: Plan) -> bool:
-    """Whether the eager forward of ``plan`` takes the two trimming keywords.
+def trimmable(plan: Plan | ModelSpec) -> bool:
+    """Whether the eager forward of ``plan`` (or of a spec's model) takes the trimming keywords.
 
     It does unless the model already has inputs of those names (then they are its own).
 
     Args:
-        plan: A model's plan.
+        plan: A model's plan, or its spec (only the inputs are read).
 
     Returns:
         ``True`` when the forward gets ``num_sampled_nodes_per_hop`` and
