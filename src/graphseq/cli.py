@@ -392,13 +392,15 @@ def _write_diagram(model: Sequential, out: Path) -> Path:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from .extras import need
 
-    from .config import from_config, save
-
+    tqdm = need("pyg", "tqdm", "graphseq demo").tqdm
+    need("pyg", "yaml", "graphseq demo")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # PyG's import-time noise
-        from torch_geometric.datasets import KarateClub
+        KarateClub = need("pyg", "torch_geometric.datasets", "graphseq demo").KarateClub
+
+    from .config import from_config, save
 
     if args.out.exists() and not args.out.is_dir():
         raise CommandError(f"--out {str(args.out)!r} is a file; --out names a folder")

@@ -334,6 +334,10 @@ def _quiet(name: str) -> Iterator[None]:
 
 
 def _save_onnx(program: ExportedProgram, out: Path, model: Sequential | None) -> None:
+    from .extras import need
+
+    for module in ("onnx", "onnxscript"):
+        need("export", module, "ONNX export")
     try:  # the program's inputs are named after the model's, and so are the ONNX graph's
         with warnings.catch_warnings(), _quiet("torch.onnx._internal.exporter._registration"):
             # torch's ONNX exporter trips over torch's own deprecations and logs that optional

@@ -346,6 +346,33 @@ class Sequential(torch.nn.Module):
 
     # Tools on top of the plan (summary.py, viz.py, config.py) ---------------------------------
 
+    def call_on(self, data: Any, **inputs: Any) -> Any:
+        """Call the model on a PyG ``Data``, ``HeteroData`` or dict, reading each input by name.
+
+        Inputs given by keyword win; an input that ``data`` lacks takes its default, or the
+        call is a ``TypeError`` naming it and what ``data`` has.
+
+        Args:
+            data: A ``Data``, ``HeteroData`` (``x_dict`` and the like are collected), or a dict.
+            **inputs: Inputs given directly, by name.
+
+        Returns:
+            What ``forward`` returns.
+
+        Example:
+            >>> import graphseq, torch
+            >>> from torch_geometric.data import Data
+            >>> from torch_geometric.nn import GCNConv
+            >>> model = graphseq.Sequential('x, edge_index', [
+            ...     (GCNConv(3, 2), 'x, edge_index -> x')])
+            >>> data = Data(x=torch.randn(4, 3), edge_index=torch.tensor([[0, 1], [1, 2]]))
+            >>> model.call_on(data).shape
+            torch.Size([4, 2])
+        """
+        from .calling import inputs_from
+
+        return self(**inputs_from(self.signature, data, inputs))
+
     def summary(self, *example_args: Any, **example_kwargs: Any) -> str:
         """A table of the steps; with example inputs, their output shapes and dtypes too.
 
