@@ -35,6 +35,9 @@ def test_two_ranks_train_alike_and_a_resumed_run_continues_from_the_checkpoint(
     assert all(0.0 <= float(acc) <= 1.0 for _, _, acc in epochs)
     digests = final_digests(out)
     assert set(digests) == {0, 1} and digests[0] == digests[1], out
+    full = re.findall(r"full-graph inference over 3,000 nodes .* val accuracy ([\d.]+) "
+                      r"test accuracy ([\d.]+)", out)
+    assert len(full) == 1 and all(0.0 <= float(a) <= 1.0 for a in full[0]), out
     assert sorted(p.name for p in straight.iterdir()) == ["epoch_1.pt", "epoch_2.pt"]
 
     resumed = tmp_path / "resumed"
