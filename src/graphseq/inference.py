@@ -34,7 +34,7 @@ from .plan import INPUT, Plan, Step
 if TYPE_CHECKING:
     from .sequential import Sequential
 
-__all__ = ["InferenceError", "Schedule", "infer", "schedule"]
+__all__ = ["InferenceError", "Schedule", "explain", "infer", "schedule"]
 
 Role = Literal["layer", "rowwise", "reduce", "opaque"]
 Kind = Literal["node", "edge", "edge_index", "other"]
@@ -89,7 +89,7 @@ class Read:
 
     name: str
     version: int
-    view: Literal["gather", "rows", "edges", "index", "whole", "local"]
+    view: Literal["gather", "gather_edges", "rows", "edges", "index", "whole", "local"]
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class Schedule:
     index: int | None  # the version of the edge index input, if any layer reads one
     outputs: tuple[int, ...]  # versions returned
     free_after: Mapping[int, tuple[int, ...]]  # level -> versions dead after it
-    layers_at: Mapping[int, bool] = field(default_factory=dict)  # level -> has a layer
+    hops_at: Mapping[int, int] = field(default_factory=dict)  # level -> hops its batches need
     whole: frozenset[int] = frozenset()  # versions made from graph-level values only
 
 
@@ -188,13 +188,6 @@ def schedule(plan: Plan, known: Facts) -> Schedule:
                 "depends only on the same row of its inputs."
             )
         if layer:
-            if known.hops[step.index] > 1:
-                raise InferenceError(
-                    f"{step.where} reaches {known.hops[step.index]} hops in one step; "
-                    "inference runs one hop per level, so it would need the "
-                    f"{known.hops[step.index]}-hop neighbourhood of every batch. Use a "
-                    "chain of 1-hop layers, or run the full forward."
-                )
             if len(step.header.outs) != 1:
                 raise InferenceError(
                     f"{step.where} writes {len(step.header.outs)} values; inference keeps "
@@ -265,9 +258,60 @@ def schedule(plan: Plan, known: Facts) -> Schedule:
     return Schedule(
         tuple(final), levels, kinds, tuple(names), plan.inputs.names, index, outputs,
         {k: tuple(v) for k, v in free.items()},
-        {level: any(p.layer for p in final if p.level == level) for level in levels},
+        {level: max((max(known.hops[p.step.index], 1) for p in final
+                     if p.layer and p.level == level), default=0) for level in levels},
         frozenset(v for v, flag in enumerate(setup) if flag),
     )
+
+
+def explain(model: Sequential) -> str:
+    """How inference runs ``model``: each step's level, and what is kept for all nodes until when.
+
+    Args:
+        model: A graphseq model.
+
+    Returns:
+        One line per step, in the order the steps run.
+
+    Raises:
+        InferenceError: The model cannot run layer-wise; the message names the step.
+
+    Example:
+        >>> from torch.nn import Linear, ReLU
+        >>> from torch_geometric.nn import SAGEConv
+        >>> from graphseq import Sequential
+        >>> from graphseq.inference import explain
+        >>> model = Sequential("x, edge_index", [(Linear(4, 4), "x -> x"),
+        ...                                      (SAGEConv(4, 4), "x, edge_index -> x"), ReLU(),
+        ...                                      (SAGEConv(4, 4), "x, edge_index -> x")])
+        >>> print(explain(model))
+        rows:    step 0 ('module_0'), keeps x until level 0
+        level 0: step 1 ('module_1'), layer (1 hop)
+        level 0: step 2 ('module_2'), keeps x until level 1
+        level 1: step 3 ('module_3'), layer (1 hop), keeps x (returned)
+    """
+    sched = schedule(model.plan, facts(model))
+    last: dict[int, int] = {}
+    for p in sched.steps:
+        for read in p.reads:
+            last[read.version] = max(last.get(read.version, p.level), p.level)
+    hops = facts(model).hops
+    lines = []
+    for level in sched.levels:
+        label = {SETUP: "once:", PRE: "rows:"}.get(level, f"level {level}:")
+        for p in sched.steps:
+            if p.level != level:
+                continue
+            text = f"{label:<8} {p.step.where}"
+            if p.layer:
+                reach = max(hops[p.step.index], 1)
+                text += f", layer ({reach} hop{'s' if reach > 1 else ''})"
+            kept = [f"{sched.names[v]} (returned)" if v in sched.outputs
+                    else f"{sched.names[v]} until level {last[v]}" for v in p.keep]
+            if kept:
+                text += ", keeps " + ", ".join(kept)
+            lines.append(text)
+    return "\n".join(lines)
 
 
 def version_at_end(plan: Plan, base: list[int], name: str) -> int:
@@ -278,8 +322,8 @@ def version_at_end(plan: Plan, base: list[int], name: str) -> int:
     return base[producer] + plan.steps[producer].header.outs.index(name)
 
 
-def _layer_view(kind: Kind) -> Literal["gather", "edges", "index", "whole"]:
-    return {"node": "gather", "edge": "edges", "edge_index": "index"}.get(  # type: ignore[return-value]
+def _layer_view(kind: Kind) -> Literal["gather", "gather_edges", "index", "whole"]:
+    return {"node": "gather", "edge": "gather_edges", "edge_index": "index"}.get(  # type: ignore[return-value]
         kind, "whole")
 
 
@@ -394,8 +438,11 @@ def _compile(source: str, bindings: Sequence[Any]) -> tuple[Callable[..., Any], 
 class Batch:
     """One batch of target nodes ``start .. stop - 1`` and their in-edges ``e0 .. e1 - 1``.
 
-    For levels with a layer, ``n_id`` lists the batch's nodes (the targets first, then their
-    other in-neighbours) and ``edge_index`` is the in-edges in those local ids, on ``device``.
+    For levels with a layer, ``n_id`` lists the batch's nodes (the targets first, then the
+    nodes first reached at each hop of in-edges) and ``edge_index`` is their in-edges in those
+    local ids, on ``device``: the targets' in-edges first, then (for layers that reach
+    further) the in-edges of the nodes of each hop but the last, whose positions among the
+    sorted edges ``e_id`` holds (``None`` for one hop: ``e0 .. e1 - 1``).
     """
 
     start: int
@@ -405,6 +452,7 @@ class Batch:
     device: torch.device
     n_id: Tensor | None = None
     edge_index: Tensor | None = None
+    e_id: Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -418,9 +466,11 @@ class Graph:
     def __init__(self, edge_index: Tensor | None, num_nodes: int) -> None:
         self.num_nodes = num_nodes
         self.perm: Tensor | None = None
+        self._local: Tensor | None = None  # node -> local id while a K-hop batch is cut
         if edge_index is None:
             self.src = torch.empty(0, dtype=torch.long)
             self.ptr = torch.zeros(num_nodes + 1, dtype=torch.long)
+            self._ptr = [0] * (num_nodes + 1)
             return
         src, dst = edge_index[0], edge_index[1]
         if dst.numel() > 1 and bool((dst[1:] < dst[:-1]).any()):
@@ -434,16 +484,19 @@ class Graph:
 
     def batches(self, batch_size: int, device: torch.device) -> Iterator[Batch]:
         """The batches of ``batch_size`` target nodes, without neighbourhoods."""
-        ptr = self.ptr.tolist() if not hasattr(self, "_ptr") else self._ptr
+        ptr = self._ptr
         for start in range(0, self.num_nodes, batch_size):
             stop = min(start + batch_size, self.num_nodes)
             yield Batch(start, stop, ptr[start], ptr[stop], device)
 
-    def neighbourhood(self, batch: Batch) -> None:
-        """Give ``batch`` its nodes and local edge index (the targets come first)."""
+    def neighbourhood(self, batch: Batch, hops: int = 1) -> None:
+        """Give ``batch`` its nodes and local edge index up to ``hops`` hops (targets first)."""
         src = self.src[batch.e0:batch.e1]
         degree = self.ptr[batch.start + 1:batch.stop + 1] - self.ptr[batch.start:batch.stop]
         dst = torch.repeat_interleave(torch.arange(batch.size, device=src.device), degree)
+        if hops > 1:
+            self._hops(batch, src, dst, hops)
+            return
         unique, inverse = torch.unique(src, return_inverse=True)
         inside = (unique >= batch.start) & (unique < batch.stop)
         outside = ~inside
@@ -452,6 +505,45 @@ class Graph:
         batch.n_id = torch.cat([torch.arange(batch.start, batch.stop, device=src.device),
                                 unique[outside]])
         batch.edge_index = torch.stack([local[inverse], dst]).to(batch.device)
+        batch.e_id = None
+
+    def _hops(self, batch: Batch, src: Tensor, dst: Tensor, hops: int) -> None:
+        """:meth:`neighbourhood` for layers that reach ``hops`` > 1 hops of in-edges."""
+        if self._local is None:
+            self._local = torch.full((self.num_nodes,), -1, dtype=torch.long,
+                                     device=src.device)
+        local = self._local
+        device = src.device
+        targets = torch.arange(batch.start, batch.stop, device=device)
+        local[targets] = torch.arange(batch.size, device=device)
+        n_id, sources, dests = [targets], [], [dst]
+        e_id = [torch.arange(batch.e0, batch.e1, device=device)]
+        total = batch.size
+        try:
+            for hop in range(1, hops + 1):
+                fresh = torch.unique(src[local[src] < 0])
+                local[fresh] = torch.arange(total, total + fresh.numel(), device=device)
+                total += fresh.numel()
+                n_id.append(fresh)
+                sources.append(local[src])
+                if hop == hops or fresh.numel() == 0:
+                    break
+                # The in-edges of the nodes first reached at this hop.
+                start = self.ptr[fresh]
+                degree = self.ptr[fresh + 1] - start
+                owner = torch.repeat_interleave(torch.arange(fresh.numel(), device=device),
+                                                degree)
+                first = torch.cumsum(degree, 0) - degree
+                edges = start[owner] + torch.arange(owner.numel(), device=device) - first[owner]
+                e_id.append(edges)
+                src = self.src[edges]
+                dests.append(local[fresh][owner])
+            batch.n_id = torch.cat(n_id)
+            batch.edge_index = torch.stack([torch.cat(sources), torch.cat(dests)]).to(
+                batch.device)
+            batch.e_id = torch.cat(e_id)
+        finally:
+            local[torch.cat(n_id)] = -1
 
 
 # The helpers the generated code calls ---------------------------------------------------------
@@ -461,6 +553,8 @@ def _view(value: Tensor, batch: Batch, how: str) -> Tensor:
     if how == "gather":
         assert batch.n_id is not None
         return value.index_select(0, batch.n_id.to(value.device)).to(batch.device)
+    if how == "gather_edges" and batch.e_id is not None:
+        return value.index_select(0, batch.e_id.to(value.device)).to(batch.device)
     if how == "rows":
         return value[batch.start:batch.stop].to(batch.device)
     return value[batch.e0:batch.e1].to(batch.device)  # "edges"
@@ -609,8 +703,8 @@ def _run(model: Sequential, plan: Plan, sched: Schedule, values: list[Any], batc
                 _call(made, plan, kept, Batch(0, num_nodes, 0, num_edges, run_on), level)
             else:
                 for batch in graph.batches(batch_size, run_on):
-                    if sched.layers_at.get(level):
-                        graph.neighbourhood(batch)
+                    if sched.hops_at.get(level):
+                        graph.neighbourhood(batch, sched.hops_at[level])
                     _call(made, plan, kept, batch, level)
                     if bar is not None:
                         bar.update()
