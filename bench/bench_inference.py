@@ -53,8 +53,9 @@ def make_graph(nodes: int, edges: int, features: int) -> tuple[Tensor, Tensor]:
 
 def make_models(features: int, hidden: int) -> tuple[nn.Module, nn.Module, nn.Module]:
     """GraphSAGE, and graphseq's chain and JK models with GraphSAGE's own layers."""
-    import graphseq
     from torch_geometric.nn import GraphSAGE, JumpingKnowledge
+
+    import graphseq
 
     torch.manual_seed(0)
     reference = GraphSAGE(features, hidden, num_layers=3).eval()
@@ -228,7 +229,8 @@ def report(results: dict[str, dict[str, float | str]], probes: dict[str, Tensor]
         "cut_neighborloader": "cutting batches: NeighborLoader [-1]",
     }
     base = results.get("basicgnn")
-    print("\n| contender | time (s) | peak memory above the graph (MB) | time / GraphSAGE.inference |")
+    print("\n| contender | time (s) | peak memory above the graph (MB) "
+          "| time / GraphSAGE.inference |")
     print("|---|---|---|---|")
     for name, r in results.items():
         ratio = (f"{float(r['seconds']) / float(base['seconds']):.2f}x" if base is not None

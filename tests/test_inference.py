@@ -283,8 +283,60 @@ def test_an_opaque_step_over_node_values_is_refused_naming_the_step() -> None:
         "norm": (mark(lambda x: x - x.mean(0), "opaque"), "x -> x"),
     })
     x, edge_index = random_graph(10, 30)
-    with pytest.raises(InferenceError, match=r"step 1 \('norm'\) is marked 'opaque'"):
+    with pytest.raises(InferenceError, match=r"step 1 \('norm'\) is not known to be row-wise "
+                                             r"\(it is marked 'opaque'\)"):
         model.inference(x, edge_index, batch_size=4)
+
+
+def test_a_graph_level_norm_is_refused_with_the_analysis_reason() -> None:
+    from torch_geometric.nn import GraphNorm
+
+    model = Sequential("x, edge_index", {
+        "conv": (SAGEConv(8, 8), "x, edge_index -> x"),
+        "norm": (GraphNorm(8), "x -> x"),
+    })
+    x, edge_index = random_graph(10, 30)
+    with pytest.raises(InferenceError, match=r"step 1 \('norm'\) is not known to be row-wise "
+                                             r"\(it normalises with statistics over all nodes"):
+        model.inference(x, edge_index, batch_size=4)
+
+
+def test_batch_norm_in_training_mode_runs_with_its_running_statistics() -> None:
+    model = Sequential("x, edge_index", [
+        (SAGEConv(8, 8), "x, edge_index -> x"), torch.nn.BatchNorm1d(8), ReLU(),
+        (SAGEConv(8, 4), "x, edge_index -> x"),
+    ])
+    x, edge_index = random_graph(40, 150)
+    model.train()
+    model(x, edge_index)  # running statistics move away from their start
+    got = model.inference(x, edge_index, batch_size=9)
+    assert model.training and model[1].training
+    model.eval()
+    torch.testing.assert_close(got, model(x, edge_index).detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_k_hop_layers_get_k_hop_neighbourhoods_and_are_exact() -> None:
+    from torch_geometric.nn import APPNP, GCNConv, TAGConv
+
+    model = Sequential("x, edge_index, a", {
+        "tag": (TAGConv(HIDDEN, HIDDEN, K=2), "x, edge_index -> x1"),
+        "act": (ReLU(), "x1 -> x1"),
+        "gcn": (GCNConv(HIDDEN, HIDDEN), "x1, edge_index -> x2"),  # reads source degrees
+        "gine": (GINEConv(Linear(HIDDEN, HIDDEN), edge_dim=EDGE_DIM),
+                 "x2, edge_index, edge_attr=a -> x3"),
+        "appnp": (APPNP(K=3, alpha=0.2), "x1, edge_index -> x4"),
+        "sum": (torch.add, "x3, x4 -> out"),
+    }).double()
+    from graphseq.inference import explain
+
+    assert "step 0 ('tag'), layer (3 hops)" in explain(model)
+    for num_nodes, num_edges, batch_size in ((1, 0, 1), (6, 4, 1), (40, 160, 7), (120, 500, 64)):
+        gen = torch.Generator().manual_seed(num_nodes)
+        graph = {"x": torch.randn(num_nodes, HIDDEN, generator=gen, dtype=torch.float64),
+                 "edge_index": torch.randint(0, num_nodes, (2, num_edges), generator=gen),
+                 "a": torch.randn(num_edges, EDGE_DIM, generator=gen, dtype=torch.float64)}
+        model.eval()
+        assert_same(model.inference(**graph, batch_size=batch_size), model(**graph))
 
 
 def test_an_edge_index_computed_by_a_step_is_refused() -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import torch
 from torch import Tensor
 
+from .analysis import fact
 from .codegen import call_line
 from .plan import INPUT, Plan, Step
 
@@ -55,7 +56,8 @@ class Facts(NamedTuple):
 
     ``kinds`` has one entry per value version: the inputs first, then each step's outputs, in
     step order. ``why`` says, per step, why it cannot run on a part of the nodes (``None``: it
-    can). ``error`` is why the analysis could not type the model at all.
+    can). ``error`` is why the analysis could not type the model at all. ``opaque`` says, for
+    each opaque step, why it is not known to be row-wise.
     """
 
     roles: tuple[Role, ...]
@@ -63,6 +65,7 @@ class Facts(NamedTuple):
     kinds: tuple[Kind, ...]
     why: tuple[str | None, ...]
     error: str | None
+    opaque: tuple[str | None, ...] = ()
 
 
 def facts(model: Sequential) -> Facts:
@@ -77,7 +80,16 @@ def facts(model: Sequential) -> Facts:
     why: tuple[str | None, ...] = tuple(None for _ in roles)
     clash = found.kind_error
     error = str(clash) if clash is not None and "layer" in roles else None
-    return Facts(roles, hops, kinds, why, error)
+    children = model.children_by_name()
+    opaque: list[str | None] = []
+    for step, plan_step in zip(found.steps, model.plan.steps, strict=True):
+        reason = None
+        if step.role == "opaque":
+            told = fact(children[plan_step.name])
+            reason = told.refusal or ("it is marked 'opaque'" if told.source == "marked" else
+                                      "graphseq's tables do not list it")
+        opaque.append(reason)
+    return Facts(roles, hops, kinds, why, error, tuple(opaque))
 
 
 # The schedule: levels, kept values, frees ----------------------------------------------------
@@ -182,10 +194,12 @@ def schedule(plan: Plan, known: Facts) -> Schedule:
                 "steps before it (model[:i]) and apply this step to the result."
             )
         if role == "opaque" and any(kinds[v] != "other" for v in reads.values()):
+            reason = known.opaque[step.index] if known.opaque else None
             raise InferenceError(
-                f"{step.where} is marked 'opaque', so nothing says that its rows are "
-                "independent; mark it 'rowwise' (graphseq.trim.mark) if each output row "
-                "depends only on the same row of its inputs."
+                f"{step.where} is not known to be row-wise ({reason or 'it is opaque'}), so "
+                "inference cannot run it on a part of the nodes; if each output row depends "
+                "only on the same row of its inputs, mark it: "
+                "graphseq.trim.mark(child, 'rowwise')."
             )
         if layer:
             if len(step.header.outs) != 1:
@@ -648,15 +662,14 @@ def infer(
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise InferenceError(f"batch_size must be a positive int, not {batch_size!r}.")
     plan = model.plan
-    sched = schedule(plan, facts(model))
-    values = _bind(plan, inputs, keyword_inputs)
-    run_on = _device(model, device)
-    keep_on = torch.device(embedding_device)
-    num_nodes, num_edges, edge_index = _sizes(plan, sched, values)
-
     modes = [(m, m.training) for m in model.modules()]
-    model.eval()
+    model.eval()  # the analysis sees eval mode (BatchNorm uses its running statistics)
     try:
+        sched = schedule(plan, facts(model))  # refusals come before any work
+        values = _bind(plan, inputs, keyword_inputs)
+        run_on = _device(model, device)
+        keep_on = torch.device(embedding_device)
+        num_nodes, num_edges, edge_index = _sizes(plan, sched, values)
         with torch.no_grad():
             return _run(model, plan, sched, values, batch_size, run_on, keep_on, num_nodes,
                         num_edges, edge_index, progress_bar)
