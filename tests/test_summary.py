@@ -13,7 +13,8 @@ from torch_geometric.nn import GCNConv
 
 import graphseq
 import graphseq.summary
-from graphseq.summary import INPUT, describe, short_repr
+from graphseq.labels import short_repr
+from graphseq.summary import INPUT, describe
 from tests.models import freeing_steps, jk_inputs, jk_model
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from .errors import HeaderError, Location
+from .labels import label
 from .parsing import Header
 
 
@@ -181,25 +182,6 @@ def params_of(fn: Callable[..., Any]) -> Params | None:
     if cacheable:
         _PARAMS[key] = params
     return params
-
-
-def label(fn: Callable[..., Any]) -> str:
-    """How messages name a callable: a module's class name, a function's name.
-
-    Args:
-        fn: A module or a function.
-
-    Returns:
-        ``'GCNConv'``, ``'cat'``...
-
-    Example:
-        >>> label(torch.nn.ReLU()), label(torch.cat)
-        ('ReLU', 'cat')
-    """
-    if isinstance(fn, torch.nn.Module):
-        return type(fn).__name__
-    name = getattr(fn, "__name__", None)
-    return name if isinstance(name, str) else type(fn).__name__
 
 
 def check_binding(

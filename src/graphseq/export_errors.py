@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .codegen import generate
+from .labels import label
 from .parsing import Arg, Header, InputArg, InputArgs
 from .plan import Step
 
@@ -76,7 +77,7 @@ def explain_export_error(model: Sequential, error: BaseException) -> None:
         return
     where = _deepest_pyg_frame(error.__traceback__)
     error.add_note(
-        f"graphseq: {_describe(child)} cannot be exported with dynamic sizes upstream: "
+        f"graphseq: {label(child)} cannot be exported with dynamic sizes upstream: "
         f"{where or 'it'} computes a size from tensor values, which torch.export cannot "
         "trace. This is a limitation of the layer in torch.export, not of the model's "
         "headers; the export table in graphseq's docs (docs/export.md) lists layers that export"
@@ -206,7 +207,7 @@ def _count_hint(model: Sequential, step: Step, child: Callable[..., Any], param:
     inputs = model.plan.inputs
     header = Header((*step.header.args, Arg((NUM_GRAPHS,), keyword=param)), step.header.outs)
     lines = [
-        f"graphseq: {_describe(child)} counts the graphs from the data (batch.max() + 1), "
+        f"graphseq: {label(child)} counts the graphs from the data (batch.max() + 1), "
         "which torch.export cannot trace; declare the count as an input and pass it:",
     ]
     if NUM_GRAPHS not in inputs.names:
@@ -225,12 +226,6 @@ def _with_count(inputs: InputArgs) -> InputArgs:
     required = sum(1 for a in args if not a.has_default)
     args.insert(required, InputArg(NUM_GRAPHS, "int"))
     return InputArgs(tuple(args), inputs.return_repr)
-
-
-def _describe(child: Callable[..., Any]) -> str:
-    if isinstance(child, torch.nn.Module):
-        return type(child).__name__
-    return getattr(child, "__name__", type(child).__name__)
 
 
 def _deepest_pyg_frame(tb: TracebackType | None) -> str | None:

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import torch
 
 from .errors import did_you_mean
+from .labels import qualified
 
 __all__ = [
     "Kind",
@@ -122,7 +123,7 @@ def register(
     _load_defaults()
     if name in _entries and not replace and _entries[name].obj is not factory:
         raise ValueError(
-            f"{name!r} is already registered (as {_label(_entries[name].obj)}); "
+            f"{name!r} is already registered (as {qualified(_entries[name].obj)}); "
             "pass replace=True to replace it."
         )
     _entries[name] = _Entry(factory, "function" if function else "factory")
@@ -424,10 +425,6 @@ def _import_path(fn: Any) -> str | None:
     except ImportError:
         return None
     return f"{module}.{qualname}" if found is fn else None
-
-
-def _label(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 def _load_defaults() -> None:

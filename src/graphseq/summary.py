@@ -9,7 +9,6 @@ takes a plan and the children, never the model.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import weakref
 from collections.abc import Callable, Mapping
@@ -19,9 +18,10 @@ from typing import Any
 import torch
 
 from .codegen import compile_forward, generate
+from .labels import short_repr
 from .plan import INPUT, Plan, Step
 
-__all__ = ["INPUT", "ValueKey", "describe", "recorded", "run", "short_repr", "table"]
+__all__ = ["INPUT", "ValueKey", "describe", "recorded", "run", "table"]
 
 ValueKey = tuple[int, str]
 """A value in the dataflow: ``(index of the step that wrote it, name)``; inputs use ``INPUT``."""
@@ -165,33 +165,6 @@ def _describe(value: Any, depth: int) -> str:
 
 
 # The table ------------------------------------------------------------------------------------
-
-
-def short_repr(fn: Callable[..., Any], width: int = 60) -> str:
-    """A one-line label for a step's callable: a module's repr, a function's name.
-
-    Args:
-        fn: The step's callable (a module, a function or a ``functools.partial``).
-        width: The most characters returned, ``...`` included.
-
-    Returns:
-        The label on one line, with runs of whitespace made single spaces.
-
-    Example:
-        >>> short_repr(torch.nn.ReLU()), short_repr(torch.cat)
-        ('ReLU()', 'cat')
-    """
-    if isinstance(fn, functools.partial):
-        text = f"partial({short_repr(fn.func, width)}, ...)"
-    elif isinstance(fn, torch.nn.Module):
-        text = repr(fn)
-    else:
-        name = getattr(fn, "__name__", None)
-        text = name if isinstance(name, str) else type(fn).__name__
-    text = " ".join(text.split())
-    if len(text) > width:
-        text = text[: width - 3].rstrip() + "..."
-    return text
 
 
 def _params(fn: Callable[..., Any], seen: set[int]) -> tuple[int, int, bool]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .labels import short_repr
 from .plan import INPUT, Plan
-from .summary import short_repr
 
 Direction = Literal["TB", "LR"]
 

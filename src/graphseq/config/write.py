@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import registry
 from ..errors import HeaderError
+from ..labels import short_repr
 from ..parsing import parse_outputs
 from .read import Source, load, yaml_module
 from .records import ConfigError, Limits, Problem, StepConfig
@@ -151,7 +152,7 @@ def to_config(model: Described) -> dict[str, Any]:
         child = model[step.name]
         described = registry.describe(child)
         if described is None:
-            unknown.append(f"{step.where}: {_short(child)}")
+            unknown.append(f"{step.where}: {short_repr(child)}")
             continue
         name, args, kwargs = described
         for key, value in (("args", args), ("kwargs", kwargs)):
@@ -168,12 +169,6 @@ def to_config(model: Described) -> dict[str, Any]:
         )
     outputs = plan.outputs if plan.explicit_outputs else None
     return normal_form(str(plan.inputs), outputs, steps)
-
-
-def _short(child: Any) -> str:
-    text = repr(child) if hasattr(child, "parameters") else getattr(child, "__name__", repr(child))
-    text = " ".join(text.split())
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def save(config: Mapping[str, Any] | Described, path: str | os.PathLike[str]) -> Path:
