@@ -255,3 +255,47 @@ def test_an_onnx_translation_failure_names_the_step_and_says_pt2_works(tmp_path:
     assert "a .pt2 export works" in note
     assert not (tmp_path / "zeta.onnx").exists()
     model.export(tmp_path / "zeta.pt2", torch.randn(5, C))  # as the note says
+
+
+@pytest.mark.parametrize("edges", [1, 0])
+def test_an_example_with_1_or_0_edges_is_refused_naming_the_edge_dimension(edges, tmp_path: Path):
+    model = node_model()
+    x, edge_index = torch.randn(5, C), torch.randint(0, 5, (2, edges))
+    with pytest.raises(ValueError, match=rf"'edge_index' has size {edges} in dimension 1"):
+        model.export(tmp_path / "m.pt2", x, edge_index)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_size_of_1_that_the_weights_fix_is_accepted_and_the_rest_stays_dynamic(tmp_path: Path):
+    torch.manual_seed(0)
+    model = Sequential("x, edge_index", [(SAGEConv(1, H), "x, edge_index -> x")]).eval()
+    path = model.export(tmp_path / "m.pt2", torch.randn(6, 1), torch.randint(0, 6, (2, 9)))
+    x, edge_index = torch.randn(11, 1), torch.randint(0, 11, (2, 30))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.export.load(path).module()(x, edge_index),
+                                   model(x, edge_index))
+
+
+def test_onnx_inputs_keep_the_model_names_when_an_output_is_an_input(tmp_path: Path):
+    import onnxruntime
+
+    torch.manual_seed(0)
+    model = Sequential("x, edge_index", [(SAGEConv(C, H), "x, edge_index -> h")],
+                       outputs="h, x").eval()
+    path = model.export(tmp_path / "m.onnx", **inputs(model, *SMALL, seed=0))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["x", "edge_index"]
+    other = inputs(model, *LARGE, seed=1)
+    got_h, got_x = run_onnx(path, model, **other)
+    with torch.no_grad():
+        want_h, want_x = model(**other)
+    torch.testing.assert_close(torch.from_numpy(got_h), want_h, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(got_x), want_x)
+
+
+def test_export_to_an_existing_folder_is_refused_before_tracing(tmp_path: Path):
+    folder = tmp_path / "out.pt2"
+    folder.mkdir()
+    model = Sequential("x", [(torch.special.zeta, "x, x -> x")])  # would fail to export
+    with pytest.raises(ValueError, match=rf"'{folder}': it is a folder"):
+        model.export(folder, torch.rand(4, 3) + 1)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from graphseq.cli import main
 from graphseq.export_cli import grown, random_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
 GCN = ROOT / "examples" / "gcn.yaml"
 GCN_INPUTS = ["--input", "x=34x34", "--input", "edge_index=2x156"]
 
@@ -111,6 +115,12 @@ def test_a_pool_without_size_fails_in_one_line_naming_step_and_fix(tmp_path: Pat
     (["-o", "m.pt2", *GCN_INPUTS, "-i", "y=3"], "the model has no input 'y'"),
     (["-o", "m.pt", *GCN_INPUTS], "must end in .pt2 (torch.export) or .onnx"),
     (["-o", "m.pt2", "-i", "x=1x34", "-i", "edge_index=2x156"], "'x' has 1 row"),
+    (["-o", "m.pt2", "-i", "x=10x34", "-i", "edge_index=2x1"],
+     "'edge_index' has size 1 in dimension 1"),
+    (["-o", "m.pt2", "-i", "x=10x34", "-i", "edge_index=2x0"],
+     "'edge_index' has size 0 in dimension 1"),
+    (["-o", "m.pt2", "-i", "x=10x34:float16", "-i", "edge_index=2x15"],
+     "--input x is float16, but the model's weights are float32"),
 ])
 def test_bad_command_lines_are_one_error_line(argv, message, tmp_path: Path, capsys,
                                               monkeypatch):
@@ -180,3 +190,56 @@ def test_the_check_input_grows_every_dynamic_size_and_keeps_static_ones():
     assert grown(program, specs) == {
         "x": ((69, 34), torch.float32), "edge_index": ((2, 313), torch.int64),
     }
+
+
+def test_an_existing_folder_as_output_is_refused_naming_it_before_exporting(tmp_path: Path,
+                                                                          capsys):
+    folder = tmp_path / "out.pt2"
+    folder.mkdir()
+    assert main(["export", str(GCN), "-o", str(folder), *GCN_INPUTS]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == f"graphseq export: error: cannot export to {str(folder)!r}: it is a folder; " \
+        "give a file name"
+    assert list(folder.iterdir()) == []
+
+
+def test_a_wrong_input_width_is_one_line_without_torch_logs(tmp_path: Path):
+    # A subprocess: torch's loggers hold the real stderr, which capsys does not see.
+    argv = ["export", str(GCN), "-o", str(tmp_path / "m.pt2"), "-i", "x=10x7",
+            "-i", "edge_index=2x156"]
+    done = subprocess.run([sys.executable, "-m", "graphseq", *argv], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("graphseq export: error: mat1 and mat2 shapes cannot be multiplied")
+    assert "raised in step 0 ('conv1')" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_missing_or_unexpected_keys_are_named(tmp_path: Path, capsys):
+    state = from_config(GCN).state_dict()
+    del state["conv2.bias"]
+    state["conv3.weight"] = torch.zeros(2)
+    torch.save(state, tmp_path / "weights.pt")
+    argv = ["export", str(GCN), "-o", str(tmp_path / "m.pt2"), *GCN_INPUTS,
+            "--weights", str(tmp_path / "weights.pt")]
+    assert main(argv) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"graphseq export: error: --weights {tmp_path / 'weights.pt'} does not fit the "
+        "config's model: missing conv2.bias; unexpected conv3.weight"
+    )
+
+
+def test_a_weights_file_that_is_not_a_state_dict_is_one_plain_line(tmp_path: Path, capsys):
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "module.pt")  # a whole module, not weights
+    argv = ["export", str(GCN), "-o", str(tmp_path / "m.pt2"), *GCN_INPUTS,
+            "--weights", str(tmp_path / "module.pt")]
+    assert main(argv) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "\x1b" not in line
+    assert line == (
+        f"graphseq export: error: --weights {tmp_path / 'module.pt'}: not a state dict that "
+        "torch.load(weights_only=True) reads (UnpicklingError); save one with "
+        "torch.save(model.state_dict(), path)"
+    )

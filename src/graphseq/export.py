@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.export import Dim, ExportedProgram
+from torch.utils._pytree import tree_leaves
 
 from .export_errors import explain_export_error, explain_onnx_error
 
@@ -145,20 +146,74 @@ def _dynamic(value: Any) -> Any:
     return None
 
 
-def _check_sizes(inputs: ExampleInputs) -> None:
-    """Refuse example sizes of 0 and 1 where graphs vary, which torch would fix as constants."""
+class ExampleSizeError(ValueError):
+    """An example size is 0 or 1 where graphs vary: torch would fix it as a constant."""
+
+
+def _check_sizes(model: torch.nn.Module, inputs: ExampleInputs) -> None:
+    """Refuse example sizes of 0 and 1 where graphs vary, which torch would fix as constants.
+
+    Every dimension of every tensor is looked at, not only the first: ``edge_index`` holds its
+    edges in dimension 1. A size of 0 or 1 that the model itself fixes (a feature count of 1,
+    set by a layer's weight) is allowed: a probe export in which torch keeps 0 and 1 symbolic
+    (``backed_size_oblivious``) tells the two apart; it runs only when some size is 0 or 1.
+    """
     for name, value in inputs.values().items():
-        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.size(0) < 2:
-            size = f"{value.size(0)} row{'s' if value.size(0) != 1 else ''}"
-        elif isinstance(value, int) and not isinstance(value, bool) and value < 2:
-            size = f"the value {value}"
-        else:
-            continue
-        raise ValueError(
-            f"example input {name!r} has {size}: torch.export fixes sizes of 0 and 1 as "
-            "constants, so the exported model would accept no other. Give an example graph "
-            "with at least 2 nodes, edges and graphs, or pass dynamic_shapes= yourself"
-        )
+        if isinstance(value, int) and not isinstance(value, bool) and value < 2:
+            raise ExampleSizeError(_small_message(name, f"the value {value}"))
+    tensors = [v for v in tree_leaves((inputs.args, inputs.kwargs)) if isinstance(v, torch.Tensor)]
+    if all(d >= 2 for tensor in tensors for d in tensor.shape):
+        return
+    for (name, varies), tensor in zip(_varying_dims(model, inputs), tensors, strict=True):
+        for dim, size in enumerate(tensor.shape):
+            if size < 2 and (varies is None or varies[dim]):
+                what = f"{size} row{'s' if size != 1 else ''}" if dim == 0 else (
+                    f"size {size} in dimension {dim}"
+                )
+                raise ExampleSizeError(_small_message(name, what))
+
+
+def _small_message(name: str, what: str) -> str:
+    return (
+        f"example input {name!r} has {what}: torch.export fixes sizes of 0 and 1 as "
+        "constants, so the exported model would accept no other. Give an example graph "
+        "with at least 2 nodes, edges and graphs, or pass dynamic_shapes= yourself"
+    )
+
+
+def _varying_dims(
+    model: torch.nn.Module, inputs: ExampleInputs
+) -> list[tuple[str, tuple[bool, ...] | None]]:
+    """For each tensor input (flattened), its name and which dimensions graphs may vary.
+
+    ``None`` where the probe export failed: then any dimension may vary.
+    """
+    from torch.fx.experimental import _config as shapes_config
+
+    try:
+        oblivious = shapes_config.patch(backed_size_oblivious=True)  # type: ignore[attr-defined]
+        with oblivious, _quiet_torch():
+            probe = torch.export.export(
+                model, inputs.args, inputs.kwargs or None,
+                dynamic_shapes=default_dynamic_shapes(inputs), strict=False,
+            )
+    except Exception:
+        return [
+            (name, None)
+            for name, value in inputs.values().items()
+            for leaf in tree_leaves(value)
+            if isinstance(leaf, torch.Tensor)
+        ]
+    ranges = probe.range_constraints
+    return [
+        (item.name, tuple(
+            not isinstance(d, int)
+            and all(bool(ranges[s].upper > 2) for s in d.free_symbols if s in ranges)
+            for d in item.dims
+        ))
+        for item in input_dims(probe)
+        if item.dims is not None
+    ]
 
 
 def export_program(
@@ -193,7 +248,7 @@ def export_program(
     """
     inputs = bind_inputs(model, *args, **kwargs)
     if dynamic_shapes is None:
-        _check_sizes(inputs)
+        _check_sizes(model, inputs)
         dynamic_shapes = default_dynamic_shapes(inputs)
     try:
         return torch.export.export(
@@ -258,7 +313,8 @@ def check_path(path: str | os.PathLike[str], *, aot: bool = False) -> None:
         aot: whether an AOTInductor package is asked for.
 
     Raises:
-        ValueError: the suffix is not ``.pt2`` or ``.onnx``, or ``aot`` with ``.onnx``.
+        ValueError: the suffix is not ``.pt2`` or ``.onnx``, ``aot`` with ``.onnx``, or
+            ``path`` is an existing folder.
 
     Example:
         >>> check_path('model.onnx')
@@ -272,6 +328,8 @@ def check_path(path: str | os.PathLike[str], *, aot: bool = False) -> None:
         )
     if aot and suffix != ".pt2":
         raise ValueError(f"aot=True writes an AOTInductor package, whose name ends in .pt2: {out}")
+    if out.is_dir():
+        raise ValueError(f"cannot export to {str(out)!r}: it is a folder; give a file name")
 
 
 def save_program(
@@ -322,15 +380,43 @@ def save_program(
 
 
 @contextlib.contextmanager
-def _quiet(name: str) -> Iterator[None]:
-    """Hold back one logger's warnings for the duration."""
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Hold back everything the named loggers log (even at ERROR level) for the duration.
+
+    Args:
+        *names: the loggers' names.
+
+    Returns:
+        A context manager.
+
+    Example:
+        >>> with quiet_loggers('torch._subclasses.fake_tensor'):
+        ...     pass
+    """
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+TRACING_LOGGERS = (
+    "torch._export.non_strict_utils",  # "0/1 specialized" while probing sizes
+    "torch.fx.experimental.symbolic_shapes",  # where it looked for user code
+    "torch._subclasses.fake_tensor",  # a traceback at ERROR level when a shape mismatches
+)
+"""torch's loggers that report on a failed or probing trace: graphseq's own error says it."""
+
+
+ONNX_REGISTRATION_LOGGER = "torch.onnx._internal.exporter._registration"
+
+
+def _quiet_torch() -> contextlib.AbstractContextManager[None]:
+    return quiet_loggers(*TRACING_LOGGERS)
 
 
 def _save_onnx(program: ExportedProgram, out: Path, model: Sequential | None) -> None:
@@ -339,7 +425,7 @@ def _save_onnx(program: ExportedProgram, out: Path, model: Sequential | None) ->
     for module in ("onnx", "onnxscript"):
         need("export", module, "ONNX export")
     try:  # the program's inputs are named after the model's, and so are the ONNX graph's
-        with warnings.catch_warnings(), _quiet("torch.onnx._internal.exporter._registration"):
+        with warnings.catch_warnings(), quiet_loggers(ONNX_REGISTRATION_LOGGER):
             # torch's ONNX exporter trips over torch's own deprecations and logs that optional
             # torchvision operators are missing: nothing for users to act on
             warnings.simplefilter("ignore", FutureWarning)
@@ -351,7 +437,41 @@ def _save_onnx(program: ExportedProgram, out: Path, model: Sequential | None) ->
         explain_onnx_error(model, error)
         raise
     assert onnx_program is not None
+    _keep_input_names(onnx_program.model.graph, _user_input_names(program))
     onnx_program.save(out)
+
+
+def _user_input_names(program: ExportedProgram) -> list[str]:
+    """The names of ``program``'s user inputs, in order: the model's input names."""
+    from torch.export.graph_signature import ConstantArgument, InputKind
+
+    return [
+        spec.arg.name
+        for spec in program.graph_signature.input_specs
+        if spec.kind == InputKind.USER_INPUT and not isinstance(spec.arg, ConstantArgument)
+    ]
+
+
+def _keep_input_names(graph: Any, names: list[str]) -> None:
+    """Give the ONNX graph's inputs the model's names back.
+
+    An output that is also an input (``outputs='h, x'``) cannot share the input's name in
+    ONNX, so torch's exporter renames the input (``x_orig``) and the output keeps ``x``; here
+    the output becomes ``x_out`` instead, so that the inputs are fed by the model's names.
+    """
+    taken = {v.name for node in graph for v in node.outputs} | {v.name for v in graph.inputs}
+    by_name = {v.name: v for node in graph for v in node.outputs}
+    for value, name in zip(graph.inputs, names, strict=False):
+        if value.name == name:
+            continue
+        holder = by_name.get(name)
+        if holder is not None:
+            fresh, n = f"{name}_out", 1
+            while fresh in taken:
+                fresh, n = f"{name}_out{n}", n + 1
+            taken.add(fresh)
+            holder.name = fresh
+        value.name = name
 
 
 @dataclass(frozen=True)

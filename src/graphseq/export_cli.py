@@ -23,12 +23,14 @@ import torch
 from torch.utils._pytree import tree_leaves
 
 from .export import (
-    _quiet,
+    TRACING_LOGGERS,
+    ExampleSizeError,
     bind_inputs,
     check_path,
     describe_inputs,
     export_program,
     input_dims,
+    quiet_loggers,
     run_onnx,
     save_program,
     symbol_hints,
@@ -249,6 +251,7 @@ def run(model: Sequential, args: argparse.Namespace) -> int:
     model.eval()
     given = specs(model, args.inputs)
     example = random_inputs(given, seed=0)
+    _run_eagerly(model, example)  # a model that cannot run on these inputs writes no file
     program = _export_quietly(model, example, debug=bool(getattr(args, "debug", False)))
     if aot:
         _compile(program, out)
@@ -278,16 +281,39 @@ def _export_quietly(model: Sequential, example: dict[str, Any], debug: bool) -> 
         return export_program(model, **example)
     try:
         # torch prints the partial graph on stderr and logs where it looked for user code
-        with contextlib.redirect_stderr(io.StringIO()), _quiet(
-            "torch.fx.experimental.symbolic_shapes"
-        ):
+        with contextlib.redirect_stderr(io.StringIO()), quiet_loggers(*TRACING_LOGGERS):
             return export_program(model, **example)
+    except ExampleSizeError:
+        raise  # graphseq's own refusal, before torch.export ran
     except Exception as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         failed = ExportFailed(f"torch.export failed: {type(error).__name__}: {first}")
         for note in getattr(error, "__notes__", ()):
             failed.add_note(note)
         raise failed from error
+
+
+def _run_eagerly(model: Sequential, example: dict[str, Any]) -> None:
+    """Run eager on the example; a failure notes an input dtype that differs from the weights."""
+    try:
+        with torch.no_grad():
+            model(**example)
+    except Exception as error:
+        weights = {p.dtype for p in model.parameters() if p.dtype.is_floating_point}
+        for name, value in example.items():
+            if (
+                isinstance(value, torch.Tensor) and value.dtype.is_floating_point
+                and weights and value.dtype not in weights
+            ):
+                error.add_note(
+                    f"graphseq: --input {name} is {str(value.dtype).removeprefix('torch.')}, "
+                    f"but the model's weights are "
+                    f"{', '.join(sorted(str(w).removeprefix('torch.') for w in weights))}: "
+                    "give the input without a dtype (float32) or the weights' dtype; nothing "
+                    "was written"
+                )
+                break
+        raise
 
 
 def _compile(program: ExportedProgram, out: Path) -> None:
@@ -303,16 +329,74 @@ def _compile(program: ExportedProgram, out: Path) -> None:
 
 
 def _load_weights(model: Sequential, path: Path) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a state dict into ``model``; a file that does not fit is one error naming the keys."""
+    import pickle
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, ValueError) as error:
+        # torch's own message spans lines and has terminal escape codes: say it plainly
+        raise ValueError(
+            f"--weights {path}: not a state dict that torch.load(weights_only=True) reads "
+            f"({type(error).__name__}); save one with torch.save(model.state_dict(), path)"
+        ) from error
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise ValueError(f"--weights {path}: holds a {type(state).__name__}, not a state dict")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        error.add_note(f"graphseq: --weights {path} does not fit the config's model")
-        raise
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) for k in state) or (
+        state and not any(isinstance(v, torch.Tensor) for v in state.values())
+    ):
+        what = type(state).__name__ if not isinstance(state, Mapping) else "dict of other values"
+        raise ValueError(
+            f"--weights {path}: holds a {what}, not a state dict (names to tensors); save one "
+            "with torch.save(model.state_dict(), path)"
+        )
+    problems = weight_problems(model.state_dict(), state)
+    if problems:
+        raise ValueError(
+            f"--weights {path} does not fit the config's model: " + "; ".join(problems)
+        )
+    model.load_state_dict(state)
+
+
+def weight_problems(own: Mapping[str, Any], given: Mapping[str, Any], shown: int = 5) -> list[str]:
+    """What keeps ``given`` from loading into a model whose state dict is ``own``, by key.
+
+    Args:
+        own: the model's state dict.
+        given: the state dict to load.
+        shown: how many keys each problem names before it counts the rest.
+
+    Returns:
+        One entry per kind of problem (missing keys, unexpected keys, wrong shapes); none when
+        ``given`` fits.
+
+    Example:
+        >>> own = {'a.weight': torch.zeros(2, 3), 'a.bias': torch.zeros(2)}
+        >>> weight_problems(own, {'a.weight': torch.zeros(3, 3), 'b': torch.zeros(1)})
+        ['missing a.bias', 'unexpected b', "a.weight has shape (3, 3), the model's (2, 3)"]
+    """
+
+    def listed(keys: list[str]) -> str:
+        more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+        return ", ".join(keys[:shown]) + more
+
+    missing = [k for k in own if k not in given]
+    unexpected = [k for k in given if k not in own]
+    shapes = [
+        f"{k} has shape {tuple(given[k].shape)}, the model's {tuple(own[k].shape)}"
+        for k in own
+        if k in given and isinstance(own[k], torch.Tensor) and isinstance(given[k], torch.Tensor)
+        and not torch.nn.parameter.is_lazy(own[k])
+        and tuple(given[k].shape) != tuple(own[k].shape)
+    ]
+    found = []
+    if missing:
+        found.append(f"missing {listed(missing)}")
+    if unexpected:
+        found.append(f"unexpected {listed(unexpected)}")
+    if shapes:
+        found.append(listed(shapes))
+    return found
 
 
 def _bytes(size: int) -> str:
