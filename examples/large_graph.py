@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,9 +188,65 @@ def digest(model: torch.nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def latest_checkpoint(directory: Path) -> Path | None:
-    found = sorted(directory.glob("epoch_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
-    return found[-1] if found else None
+CHECKPOINT = re.compile(r"epoch_(\d+)\.pt")
+"""A checkpoint's file name: ``epoch_N.pt``. Other names (``epoch_best.pt``) are not ours."""
+
+
+def checkpoints(directory: Path) -> list[tuple[int, Path]]:
+    """The ``epoch_N.pt`` files in ``directory``, newest epoch first; other names are ignored."""
+    found = []
+    for path in directory.glob("epoch_*.pt"):
+        match = CHECKPOINT.fullmatch(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found, reverse=True)
+
+
+def save_checkpoint(state: dict[str, object], directory: Path, epoch: int) -> Path:
+    """Write ``epoch_N.pt`` atomically: to a temporary file, flushed to disk, then renamed.
+
+    A run killed while writing leaves at most the temporary file (``.epoch_N.pt.tmp``, which
+    :func:`checkpoints` does not list), never a truncated ``epoch_N.pt``.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"epoch_{epoch}.pt"
+    temporary = directory / f".{final.name}.tmp"
+    try:
+        with open(temporary, "wb") as file:
+            torch.save(state, file)
+            file.flush()
+            os.fsync(file.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    os.replace(temporary, final)  # atomic on POSIX and Windows: the old name or the new file
+    return final
+
+
+def load_latest_checkpoint(
+    directory: Path, device: torch.device, say: bool = True
+) -> tuple[Path, dict[str, object]] | None:
+    """The newest checkpoint in ``directory`` that loads completely, with its state.
+
+    One that cannot be read (truncated by a crash, or not a checkpoint of this script) is
+    skipped with a line saying why, and the next older one is tried.
+    """
+    for _, path in checkpoints(directory):
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is skipped, and said
+            reason = (str(error).strip().splitlines() or [""])[0][:100]
+            if say:
+                print(f"skipping {path.name}: it does not load ({type(error).__name__}: "
+                      f"{reason})", flush=True)
+            continue
+        if not (isinstance(state, dict) and {"model", "optimizer", "epoch"} <= state.keys()):
+            if say:
+                print(f"skipping {path.name}: not a checkpoint of this script (it needs "
+                      "model, optimizer and epoch)", flush=True)
+            continue
+        return path, state
+    return None
 
 
 def evaluate(model: graphseq.Sequential, graph: dict[str, Tensor], batch_size: int,
@@ -261,9 +319,10 @@ def main() -> None:
     model = make_model(args.features, args.classes, args.hidden).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     first_epoch = 1
-    checkpoint = latest_checkpoint(args.checkpoint_dir) if args.resume else None
-    if checkpoint is not None:
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+    found = load_latest_checkpoint(args.checkpoint_dir, device, rank == 0) \
+        if args.resume else None
+    if found is not None:
+        checkpoint, state = found
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         first_epoch = int(state["epoch"]) + 1
@@ -316,9 +375,8 @@ def main() -> None:
         if rank == 0:
             print(f"epoch {epoch} loss {totals[0] / totals[1]:.4f} "
                   f"val accuracy {correct[0] / correct[1]:.4f}", flush=True)
-            args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "epoch": epoch}, args.checkpoint_dir / f"epoch_{epoch}.pt")
+            save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "epoch": epoch}, args.checkpoint_dir, epoch)
 
     if rank == 0:
         evaluate(model, graph, args.inference_batch_size, device)
