@@ -11,7 +11,9 @@ import torch
 # warning to itself, not to torch_geometric, so pyproject's filter misses it. Import PyG once
 # here, with that one warning silenced, before ``filterwarnings = error`` applies.
 with warnings.catch_warnings():
+    # (a DeprecationWarning in torch 2.13, a FutureWarning from 2.14)
     warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
+    warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
     import torch_geometric.nn  # noqa: F401
 
 DEVICES = [
