@@ -17,7 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import ReLU
-from torch_geometric.nn import GCNConv, global_mean_pool
+from torch_geometric.nn import GCNConv, GINConv, SAGEConv, global_mean_pool
 
 import graphseq
 from graphseq import HeaderError, from_config, registry
@@ -498,16 +498,70 @@ def test_to_config_names_the_steps_it_cannot_describe() -> None:
         "act": registry.build("ReLU"),
         "pool": (global_mean_pool, "x, batch -> x"),
         "scale": (lambda x: 2 * x, "x -> x"),
+        "gin": (GINConv(torch.nn.Linear(16, 16)), "x, edge_index -> x"),
         "relu": ReLU(),
     })
     with pytest.raises(ValueError) as info:
         model.to_config()
     message = str(info.value)
     assert message.startswith(
-        "to_config() cannot describe step 0 ('conv'): GCNConv(8, 16); "
-        "step 3 ('scale'): <lambda>; step 4 ('relu'): ReLU()."
+        "to_config() cannot describe step 3 ('scale'): <lambda>: a function that is neither "
+        "registered nor importable by its name; step 4 ('gin'): GINConv(nn=Linear(in_features"
     )
+    assert "GINConv's argument 'nn' is a module (Linear(" in message
+    assert "step 0" not in message and "step 5" not in message
     assert "registry.build('GCNConv', 16, 32)" in message
+
+
+def test_hand_built_modules_are_described_by_verified_arguments() -> None:
+    model = graphseq.Sequential("x, edge_index", [
+        (GCNConv(8, 16, cached=True, aggr="max"), "x, edge_index -> x"),
+        ReLU(inplace=True),
+        (torch.nn.Linear(16, 3, bias=False), "x -> x"),
+    ])
+    config = model.to_config()
+    assert [(s["module"], s.get("args"), s.get("kwargs")) for s in config["steps"]] == [
+        ("GCNConv", [8, 16], {"cached": True, "aggr": "max"}),
+        ("ReLU", None, {"inplace": True}),
+        ("Linear", [16, 3], {"bias": False}),
+    ]
+    again = from_config(config)
+    again.load_state_dict(model.state_dict())
+    assert repr(again) == repr(model)
+    x, edge_index, _ = graph_batch()
+    assert torch.equal(again(x, edge_index), model(x, edge_index))
+
+
+@pytest.mark.parametrize(("make", "missing"), [
+    (lambda: torch.nn.Linear(4, 2).double(), r"'weight' is \(2, 4\) torch.float32, not "
+                                             r"\(2, 4\) torch.float64"),
+    (lambda: SAGEConv((4, 6), 8), r"a config holds lists, not tuples.*in_channels=\(4, 6\)"),
+    (lambda: torch.nn.LSTM(4, 8), r"LSTM's constructor takes only \*args and \*\*kwargs"),
+    (lambda: _Unregistered(), r"class (tests\.)?test_config\._Unregistered is not in graphseq\.regis"),
+])
+def test_a_module_that_cannot_be_recovered_exactly_is_refused(make: Any, missing: str) -> None:
+    from graphseq.config.recover import Unrecoverable, recover
+
+    with pytest.raises(Unrecoverable, match=missing):
+        recover(make())
+
+
+class _Unregistered(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def test_recovery_compares_attributes_and_outputs() -> None:
+    from graphseq.config.recover import Unrecoverable, recover
+
+    lin = torch.nn.Linear(4, 4)
+    lin.scale = 3  # set after construction: no argument says so
+    with pytest.raises(Unrecoverable, match="its attribute scale is missing, not 3"):
+        recover(lin)
+    relu = ReLU()
+    relu.forward = lambda x: 2 * x  # same repr, attributes and weights; another output
+    with pytest.raises(Unrecoverable, match="gives another output on a probe"):
+        recover(relu)
 
 
 def test_hand_built_model_with_registry_build_is_describable() -> None:

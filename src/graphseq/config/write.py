@@ -17,12 +17,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import torch
+
 from .. import registry
 from ..errors import HeaderError
 from ..labels import short_repr
 from ..parsing import parse_outputs
 from .read import Source, load, yaml_module
 from .records import ConfigError, Limits, Problem, StepConfig
+from .recover import Unrecoverable, recover
 from .schema import check_plain, validate
 
 if TYPE_CHECKING:
@@ -125,8 +128,10 @@ def normalize(source: Source, *, limits: Limits | None = None) -> dict[str, Any]
 def to_config(model: Described) -> dict[str, Any]:
     """The config dict (in normal form) that ``from_config`` builds ``model`` back from.
 
-    Each step must be a module made from a config or by ``graphseq.registry.build`` (or
-    marked with ``graphseq.registry.record``), or a registered function.
+    A module made from a config or by ``graphseq.registry.build`` is described by what it
+    was made with. A module built by hand, of a registered class, is described by the
+    arguments read back from it, each verified by rebuilding the module and comparing (see
+    :mod:`graphseq.config.recover`). A function must be registered or importable.
 
     Args:
         model: A :class:`graphseq.Sequential` (anything with ``plan`` and ``model[name]``).
@@ -138,12 +143,13 @@ def to_config(model: Described) -> dict[str, Any]:
         ValueError: Some steps cannot be described; the message names them.
 
     Example:
-        >>> from graphseq import Sequential, registry
+        >>> import torch
+        >>> from graphseq import Sequential
         >>> from graphseq.config import to_config
-        >>> model = Sequential('x', [(registry.build('Linear', 4, 2), 'x -> x')])
+        >>> model = Sequential('x', [(torch.nn.Linear(4, 2, bias=False), 'x -> x')])
         >>> to_config(model)
         {'inputs': 'x', 'steps': [{'name': 'module_0', 'module': 'Linear', 'args': [4, 2], \
-'header': 'x -> x'}]}
+'kwargs': {'bias': False}, 'header': 'x -> x'}]}
     """
     plan = model.plan
     steps = []
@@ -151,8 +157,15 @@ def to_config(model: Described) -> dict[str, Any]:
     for step in plan.steps:
         child = model[step.name]
         described = registry.describe(child)
+        if described is None and isinstance(child, torch.nn.Module):
+            try:
+                described = recover(child)
+            except Unrecoverable as error:
+                unknown.append(f"{step.where}: {short_repr(child)}: {error}")
+                continue
         if described is None:
-            unknown.append(f"{step.where}: {short_repr(child)}")
+            unknown.append(f"{step.where}: {short_repr(child)}: a function that is neither "
+                           "registered nor importable by its name")
             continue
         name, args, kwargs = described
         for key, value in (("args", args), ("kwargs", kwargs)):
@@ -162,10 +175,10 @@ def to_config(model: Described) -> dict[str, Any]:
         steps.append(StepConfig(step.index, step.name, name, args, kwargs, step.text))
     if unknown:
         raise ValueError(
-            "to_config() cannot describe " + "; ".join(unknown) + ". Only modules made by "
-            "graphseq.from_config or graphseq.registry.build (e.g. "
-            "registry.build('GCNConv', 16, 32)), or marked with graphseq.registry.record, and "
-            "registered functions, made from plain data, can be written to a config."
+            "to_config() cannot describe " + "; ".join(unknown) + ". A config holds modules "
+            "of registered classes whose arguments are plain data (read back from a module "
+            "built by hand, or recorded by graphseq.registry.build, e.g. "
+            "registry.build('GCNConv', 16, 32)), and registered or importable functions."
         )
     outputs = plan.outputs if plan.explicit_outputs else None
     return normal_form(str(plan.inputs), outputs, steps)
