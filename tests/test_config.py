@@ -537,7 +537,7 @@ def test_hand_built_modules_are_described_by_verified_arguments() -> None:
                                              r"\(2, 4\) torch.float64"),
     (lambda: SAGEConv((4, 6), 8), r"a config holds lists, not tuples.*in_channels=\(4, 6\)"),
     (lambda: torch.nn.LSTM(4, 8), r"LSTM's constructor takes only \*args and \*\*kwargs"),
-    (lambda: _Unregistered(), r"class (tests\.)?test_config\._Unregistered is not in graphseq\.regis"),
+    (lambda: _Unregistered(), r"class (tests\.)?test_config\._Unregistered is not in graph"),
 ])
 def test_a_module_that_cannot_be_recovered_exactly_is_refused(make: Any, missing: str) -> None:
     from graphseq.config.recover import Unrecoverable, recover

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+from functools import partial
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -302,11 +303,16 @@ def _probes(module: torch.nn.Module) -> Iterator[Callable[[], tuple[Any, ...]]]:
         yield lambda: (torch.arange(5) % num_embeddings,) * count
     for size in dict.fromkeys(sizes):
         if graph:
-            yield lambda size=size: _graph_probe(module, size, params)
+            yield partial(_graph_probe, module, size, params)
         if trailing:
-            yield lambda: (torch.randn(3, *trailing),) * count
+            yield partial(_repeat, (3, *trailing), count)
         for rank in ((5, size), (2, size, 6), (2, size, 6, 6), (2, size, 4, 4, 4), (2, 3, size)):
-            yield lambda rank=rank: (torch.randn(*rank),) * count
+            yield partial(_repeat, rank, count)
+
+
+def _repeat(shape: tuple[int, ...], count: int) -> tuple[torch.Tensor, ...]:
+    """One random tensor, passed as each of ``count`` inputs."""
+    return (torch.randn(*shape),) * count
 
 
 def _graph_probe(module: Any, size: int, params: list[inspect.Parameter]) -> tuple[Any, ...]:
