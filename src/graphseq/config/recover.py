@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import copy
 import inspect
-from functools import partial
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import torch
