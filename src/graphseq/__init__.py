@@ -5,6 +5,7 @@ from .config import from_config
 from .errors import HeaderError
 from .hetero import to_hetero
 from .parsing import split
+from .saving import load, save
 from .sequential import Sequential
 from .signature import Child, Parameter, Signature, eval_type
 from .template import module_from_template
@@ -17,8 +18,10 @@ __all__ = [
     "Signature",
     "eval_type",
     "from_config",
+    "load",
     "module_from_template",
     "registry",
+    "save",
     "split",
     "to_hetero",
 ]

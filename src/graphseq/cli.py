@@ -141,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
 
     def config_command(name: str, help: str, description: str) -> argparse.ArgumentParser:
         command = sub.add_parser(name, parents=[common], help=help, description=description)
-        command.add_argument("config", type=Path, help="a .yaml, .yml or .json model config")
+        command.add_argument("config", type=Path, help="a .yaml, .yml or .json model config, "
+                             "or a model file written by graphseq.save (weights included)")
         command.add_argument(
             "--allow-imports", action="store_true",
             help="let the config name modules by import path (mypkg.layers.MyConv); this "
@@ -201,7 +202,8 @@ def _parser() -> argparse.ArgumentParser:
         "e.g. num_graphs=4; repeat for each input",
     )
     export.add_argument("--weights", type=Path, default=None, metavar="STATE_DICT.pt",
-                        help="a state dict saved with torch.save(model.state_dict(), ...)")
+                        help="a state dict saved with torch.save(model.state_dict(), ...); "
+                        "not needed for a model file written by graphseq.save")
     export.add_argument("--aot", action="store_true",
                         help="write an AOTInductor package (.pt2): compiled ahead of time with "
                         "a C++ compiler, which takes tens of seconds")
@@ -294,8 +296,13 @@ def parse_input(text: str) -> tuple[str, tuple[int, ...], torch.dtype]:
 
 
 def _load(args: argparse.Namespace) -> Sequential:
+    """The model a config describes, or the one a saved file holds (with its weights)."""
     from .config import from_config
 
+    if args.config.suffix.lower() not in (".yaml", ".yml", ".json"):
+        from .saving import load
+
+        return load(args.config, allow_imports=args.allow_imports)
     limits = Limits(max_bytes=args.max_bytes)
     return from_config(args.config, allow_imports=args.allow_imports, limits=limits)
 

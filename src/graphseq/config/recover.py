@@ -185,6 +185,16 @@ def _verify(
     module: torch.nn.Module, candidate: torch.nn.Module, name: str, tuples: list[str]
 ) -> None:
     """Refuse ``candidate`` unless it matches ``module`` in structure, weights and output."""
+    if _is_lazy(candidate) and not _is_lazy(module):
+        # SAGEConv(-1, 16) after its first call: loading the weights initializes the rebuilt
+        # one as the first call did the original (PyG's lazy Linear sets in_channels).
+        candidate = copy.deepcopy(candidate)
+        try:
+            candidate.load_state_dict(module.state_dict())
+        except Exception as error:
+            raise Unrecoverable(
+                f"rebuilt, it is lazy and does not take the weights: {type(error).__name__}"
+            ) from None
     if repr(candidate) != repr(module):
         hint = ""
         if tuples:
@@ -207,15 +217,6 @@ def _verify(
         raise Unrecoverable(f"rebuilt, its state_dict keys differ ({', '.join(extra)})")
     if _is_lazy(module):
         return  # not initialized: no shapes or weights yet, so nothing more to compare
-    if _is_lazy(candidate):  # SAGEConv(-1, 16) after its first call: load to initialize
-        candidate = copy.deepcopy(candidate)
-        try:
-            candidate.load_state_dict(mine_state)
-        except Exception as error:
-            raise Unrecoverable(
-                f"rebuilt, it is lazy and does not take the weights: {type(error).__name__}"
-            ) from None
-        their_state = candidate.state_dict()
     for key, tensor in mine_state.items():
         other = their_state[key]
         if tensor.shape != other.shape or tensor.dtype != other.dtype:
@@ -286,13 +287,14 @@ def _probes(module: torch.nn.Module) -> Iterator[Callable[[], tuple[Any, ...]]]:
     except (TypeError, ValueError):
         params = []
     sizes: list[int] = []
-    for key in ("in_channels", "in_features", "num_features", "embed_dim", "d_model",
-                "input_size", "in1_features", "channels", "hidden_channels"):
-        value = getattr(module, key, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            sizes.append(value)
-        elif isinstance(value, tuple | list) and value and all(isinstance(v, int) for v in value):
-            sizes.append(int(value[0]))
+    for part in module.modules():  # the layer's own sizes first, then its children's
+        for key in ("in_channels", "in_features", "num_features", "embed_dim", "d_model",
+                    "input_size", "in1_features", "channels", "hidden_channels"):
+            value = getattr(part, key, None)
+            if isinstance(value, tuple | list) and value and isinstance(value[0], int):
+                value = value[0]
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                sizes.append(value)
     shape = getattr(module, "normalized_shape", None)
     trailing = tuple(shape) if isinstance(shape, tuple | list) else ()
     sizes += [6, 4]
@@ -321,7 +323,7 @@ def _graph_probe(module: Any, size: int, params: list[inspect.Parameter]) -> tup
     src = torch.arange(n)
     edge_index = torch.stack([torch.cat([src, src]), torch.cat([(src + 1) % n, (src + 3) % n])])
     channels = getattr(module, "in_channels", size)
-    if isinstance(channels, tuple | list):
+    if isinstance(channels, tuple | list) and all(isinstance(c, int) and c > 0 for c in channels):
         x: Any = (torch.randn(n, channels[0]), torch.randn(n, channels[1]))
     else:
         x = torch.randn(n, channels if isinstance(channels, int) and channels > 0 else size)
