@@ -11,7 +11,11 @@ speed   Same weights, same batches (3 layers, fan-out [15, 10, 5]): time per tra
 compile torch.compile (dynamic=True and the default) on 50 training batches of varying size
         for graphseq, a hand-written module and BasicGNN with the same layers: recompilations,
         graph breaks, time to the first batch, steady-state time per batch; trimmed and
-        untrimmed; and the default with the batch's dimensions marked dynamic.
+        untrimmed; and the default with the batch's dimensions marked dynamic. Before that,
+        graph breaks: a child that breaks the graph (GCNConv, a .item(), a branch on a value)
+        followed by 5 x (Linear, ReLU), graphseq against a hand-written module with the same
+        children: frames and ops captured (CompileCounter), and steady-state time per training
+        step under torch.compile (inductor) and in eager mode.
 
 Batches come from NeighborLoader when pyg-lib is installed, else from the hop-ordered sampler of
 examples/large_graph.py (the same layout). Contenders run interleaved in one process.
@@ -263,6 +267,116 @@ def hook_cost(args: argparse.Namespace) -> None:
 # compile ------------------------------------------------------------------------------------
 
 
+class Item(nn.Module):
+    """Breaks the graph with ``.item()``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * (1.0 / (1.0 + x.abs().max().item()))
+
+
+class Branch(nn.Module):
+    """Breaks the graph with a branch on a tensor's value."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.sum() > 0:
+            return x * 0.5
+        return -x
+
+
+class HandBreak(nn.Module):
+    """Hand-written: ``first(*inputs)``, an optional ReLU + breaking child, 5 x (Linear, ReLU)."""
+
+    def __init__(self, first: nn.Module, breaker: nn.Module | None, hidden: int) -> None:
+        super().__init__()
+        self.first, self.breaker, self.relu = first, breaker, nn.ReLU()
+        self.l1, self.l2, self.l3, self.l4, self.l5 = (nn.Linear(hidden, hidden) for _ in range(5))
+        self.r1, self.r2, self.r3, self.r4, self.r5 = (nn.ReLU() for _ in range(5))
+
+    def forward(self, *inputs: Tensor) -> Tensor:
+        x = self.first(*inputs)
+        if self.breaker is not None:
+            x = self.relu(x)
+            x = self.breaker(x)
+        x = self.r1(self.l1(x))
+        x = self.r2(self.l2(x))
+        x = self.r3(self.l3(x))
+        x = self.r4(self.l4(x))
+        return self.r5(self.l5(x))
+
+    def graphseq(self, input_args: str) -> graphseq.Sequential:
+        """graphseq over the same children."""
+        middle = [] if self.breaker is None else [self.relu, self.breaker]
+        tail = [m for i in range(1, 6) for m in (getattr(self, f"l{i}"), getattr(self, f"r{i}"))]
+        return graphseq.Sequential(input_args, [(self.first, f"{input_args} -> x"), *middle,
+                                                *tail])
+
+
+def break_runs(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
+    """Frames, ops and steady-state time of graphseq vs hand-written around a graph break."""
+    from torch._dynamo.testing import CompileCounter
+    from torch_geometric.nn import GCNConv
+
+    nodes = min(args.nodes, 4_000)
+    x = graph["x"][:nodes]
+    keep = (graph["edge_index"] < nodes).all(0)
+    edge_index = graph["edge_index"][:, keep]
+    hidden = args.hidden
+    print(f"\ncompile, graph breaks: a breaking child, then 5 x (Linear {hidden}, ReLU); "
+          f"{nodes:,} nodes, {edge_index.size(1):,} edges;\n  frames and ops from a "
+          "CompileCounter backend; ms = median training step (forward and backward) of "
+          f"{args.break_steps} after warm-up,\n  torch.compile (inductor) and eager, "
+          "contenders interleaved")
+    print(f"  {'':34}{'frames':>7}{'ops':>6}{'compiled ms':>13}{'vs hand':>9}"
+          f"{'eager ms':>10}{'vs hand':>9}")
+    cases: list[tuple[str, Callable[[], HandBreak], str, tuple[Tensor, ...]]] = [
+        ("GCNConv", lambda: HandBreak(GCNConv(x.size(1), hidden), None, hidden),
+         "x, edge_index", (x, edge_index)),
+        (".item()", lambda: HandBreak(nn.Linear(x.size(1), hidden), Item(), hidden), "x", (x,)),
+        ("branch on a value", lambda: HandBreak(nn.Linear(x.size(1), hidden), Branch(), hidden),
+         "x", (x,)),
+    ]
+    for name, make, input_args, inputs in cases:
+        torch.manual_seed(0)
+        hand = make()
+        models = {"graphseq": hand.graphseq(input_args), "hand-written": hand}
+        counts = {}
+        for label, model in models.items():
+            torch._dynamo.reset()
+            counter = CompileCounter()
+            torch.compile(model, backend=counter)(*inputs)
+            counts[label] = (counter.frame_count, counter.op_count)
+        torch._dynamo.reset()
+        runs = {}
+        for label, model in models.items():
+            runs[(label, "compiled")] = torch.compile(model)
+            runs[(label, "eager")] = model
+
+        def step(fn: Callable[..., Tensor], inputs: tuple[Tensor, ...] = inputs) -> None:
+            fn(*inputs).sum().backward()
+
+        for fn in runs.values():  # warm up: compiles here, untimed
+            for _ in range(2):
+                step(fn)
+        times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
+        keys = list(runs)
+        for i in range(args.break_steps):
+            for key in keys[i % len(keys):] + keys[:i % len(keys)]:
+                times[key].append(timed(lambda: step(runs[key])))  # noqa: B023
+        ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+        print(f"  {name}")
+        for label in models:
+            frames, ops = counts[label]
+            c, e = ms[(label, "compiled")], ms[(label, "eager")]
+            c_ratio = c / ms[("hand-written", "compiled")]
+            e_ratio = e / ms[("hand-written", "eager")]
+            print(f"    {label:<30}{frames:>7}{ops:>6}{c:>13.2f}{c_ratio:>8.3f}x{e:>10.2f}"
+                  f"{e_ratio:>8.3f}x")
+        for model in models.values():
+            model.zero_grad(set_to_none=True)
+    torch._dynamo.reset()
+
+
+
 def compile_runs(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
     gen = torch.Generator().manual_seed(1)
     counts = torch.randint(args.seeds // 4, args.seeds, (args.compile_batches,), generator=gen)
@@ -326,6 +440,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--compile-batches", type=int, default=50)
+    parser.add_argument("--break-steps", type=int, default=40,
+                        help="compile: timed training steps per graph-break contender")
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--classes", type=int, default=16)
@@ -336,7 +452,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.quick:
         args.nodes, args.edges, args.seeds, args.batches, args.repeat = 20_000, 200_000, 64, 3, 2
-        args.compile_batches = 12
+        args.compile_batches, args.break_steps = 12, 10
 
     warnings.filterwarnings("ignore")
     print(f"graphseq {graphseq.__version__}, torch {torch.__version__}, python "
@@ -350,6 +466,7 @@ def main() -> None:
     if args.section in ("speed", "all"):
         speed(args, graph)
     if args.section in ("compile", "all"):
+        break_runs(args, graph)
         compile_runs(args, graph)
     sys.stdout.flush()
 

@@ -5,18 +5,22 @@ from one plan with it:
 
 * ``eager``, the model's ``forward``: children come from the model's module dict, bound in a
   closure when the forward is installed (so one call always sees one version of the model;
-  an edit installs a new forward with a new dict), each value is freed after its last use,
-  and one ``try`` (free in CPython 3.11+) adds a note naming the failing step, found from the
-  traceback's line;
+  an edit installs a new forward with a new dict), and each value is freed after its last use;
 * ``script``, plain ``self.name(...)`` calls, the subset TorchScript compiles;
 * ``summary``, the eager body with ``children`` passed in and a ``record(index, *outs)`` call
   after each step, which :mod:`graphseq.summary` runs to describe every value.
 
+No variant has a ``try``: torch.compile cannot resume after a child's graph break inside one,
+so a ``try`` in ``forward`` would leave everything after the first break uncompiled. The note
+naming the failing step is added by the caller, outside the compiled frame
+(``Sequential.__call__``, :func:`graphseq.summary.run`): :func:`note_adder` finds the step from
+the line of the generated code in the traceback (:attr:`Code.line_to_step`).
+
 Only validated names reach the source: every identifier in it comes from the plan, step
-names appear only as string literals, and the helpers it uses (``Exception``, the module
-dict, the note adder) are closure variables under fresh names that no value name, and no
-builtin, can shadow. The function is made by a factory (``def make(helpers): def forward``),
-so nothing it uses is a global: torch.compile inlines it like any closure.
+names appear only as string literals, and the helpers it uses (the module dict, the trimmed
+call) are closure variables under fresh names that no value name, and no builtin, can
+shadow. The function is made by a factory (``def make(helpers): def forward``), so nothing
+it uses is a global: torch.compile inlines it like any closure.
 """
 
 from __future__ import annotations
@@ -213,13 +217,11 @@ def generate(plan: Plan, variant: Variant = "eager") -> Code:
                 text.names, text.factory, text.helpers, text.lines)
 
 
-def helper_values(plan: Plan, code: Code, variant: Variant) -> dict[str, Any]:
-    """The helpers every variant binds itself: ``Exception``, the step-note adder, the trimmed call.
+def helper_values(code: Code) -> dict[str, Any]:
+    """The helpers a variant binds itself (the trimmed call), by role.
 
     Args:
-        plan: The plan ``code`` was generated from.
         code: The generated code.
-        variant: Its variant.
 
     Returns:
         Values by role.
@@ -227,17 +229,12 @@ def helper_values(plan: Plan, code: Code, variant: Variant) -> dict[str, Any]:
     Example:
         >>> import graphseq, torch
         >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
-        >>> sorted(helper_values(model.plan, generate(model.plan), 'eager'))
-        ['exception', 'note', 'trim']
+        >>> sorted(helper_values(generate(model.plan)))
+        ['trim']
     """
     values: dict[str, Any] = {}
-    if "exception" in code.names:
-        values["exception"] = Exception
     if "trim" in code.names:  # trimming (issue 10)
         values["trim"] = trim_run
-    if "note" in code.names:
-        during = " during summary()" if variant == "summary" else ""
-        values["note"] = _note_adder(plan, code.filename, code.line_to_step, during)
     return values
 
 
@@ -273,27 +270,20 @@ def _write(plan: Plan, variant: Variant) -> _Text:
         names["children"] = fresh("children")
         names["record"] = fresh("record")
         first = [names["children"], names["record"]]
-    if variant != "script":
-        if variant == "eager":
-            names["modules"] = fresh("modules")
-            names["functions"] = fresh("functions")
-        names["exception"] = fresh("Error")
-        names["error"] = fresh("error")
-        names["note"] = fresh("add_step_note")
+    if variant == "eager":
+        names["modules"] = fresh("modules")
+        names["functions"] = fresh("functions")
     trim = variant == "eager" and trimmable(plan)  # trimming (issue 10)
     if trim:
         names["trim"] = fresh("trim_run")
     helpers = tuple(
-        r for r in ("modules", "functions", "exception", "note", "trim") if r in names
+        r for r in ("modules", "functions", "trim") if r in names
     )
     lines = [signature_line(plan, first, keywords=(NODES, EDGES) if trim else ())]
     if trim:  # trimming (issue 10)
         lines += trim_branch(plan, names["trim"])
     line_to_step: dict[int, int] = {}
     indent = "    "
-    if variant != "script":
-        lines.append("    try:")
-        indent = "        "
     for step in plan.steps:
         lines.append(indent + call_line(step, target(step, variant, names)))
         line_to_step[len(lines) + 1] = step.index  # + 1: the factory's def line
@@ -302,11 +292,6 @@ def _write(plan: Plan, variant: Variant) -> _Text:
         if variant != "script" and step.release:
             lines.append(indent + f"del {', '.join(step.release)}")
     lines.append(indent + f"return {', '.join(plan.outputs)}")
-    if variant != "script":
-        lines.append(f"    except {names['exception']} as {names['error']}:")
-        model = "self" if variant == "eager" else "None"
-        lines.append(f"        {names['note']}({model}, {names['error']})")
-        lines.append("        raise")
     factory = [f"def make({', '.join(names[r] for r in helpers)}):"]
     factory += ["    " + line for line in lines]
     factory.append("    return forward")
@@ -315,14 +300,11 @@ def _write(plan: Plan, variant: Variant) -> _Text:
                  tuple(made.splitlines(True)))
 
 
-def compile_forward(code: Code, plan: Plan | None = None, variant: Variant = "eager",
-                    **bindings: Any) -> types.FunctionType:
+def compile_forward(code: Code, **bindings: Any) -> types.FunctionType:
     """Compile ``code`` into a function whose source ``linecache`` serves until it is freed.
 
     Args:
         code: Generated code.
-        plan: The plan it was generated from (for the step notes); by default no notes.
-        variant: The variant it was generated as.
         **bindings: Values for the other helper roles (``modules=`` the model's module dict,
             ``functions=`` its function steps), bound in the function's closure.
 
@@ -336,7 +318,7 @@ def compile_forward(code: Code, plan: Plan | None = None, variant: Variant = "ea
         >>> fn(model, torch.tensor([-1.0, 2.0]))
         tensor([0., 2.])
     """
-    values = helper_values(plan, code, variant) if plan is not None else {}
+    values = helper_values(code)
     values.update(bindings)
     scope: dict[str, Any] = {}
     exec(_compiled(code.factory, code.filename), code.globals, scope)  # source from the plan
@@ -445,20 +427,48 @@ class _SourceLoader:
         return self._source
 
 
-def _note_adder(
-    plan: Plan, filename: str, line_to_step: dict[int, int], during: str
-) -> Callable[[Any, BaseException], None]:
-    steps = plan.steps
+def note_adder(plan: Plan, code: Code, during: str = "") -> Callable[[BaseException], None]:
+    """What a caller of ``code``'s function runs on an error: note the step that raised it.
 
-    def add_step_note(model: Any, error: BaseException) -> None:
+    The step is the one called on the line of the last (deepest) frame of ``code`` in the
+    error's traceback: under torch.compile, the code after a graph break runs in a frame of
+    its own, called from the line of the step that broke. None if that line calls no step,
+    as in a trimmed call. The error keeps its type and traceback. Callers outside the
+    compiled frame use it, so that the generated code needs no ``try`` (see the module's
+    docstring).
+
+    Args:
+        plan: The plan ``code`` was generated from.
+        code: The generated code.
+        during: Text after the step's name, such as ``' during summary()'``.
+
+    Returns:
+        ``add_step_note(error)``.
+
+    Example:
+        >>> import graphseq, torch
+        >>> model = graphseq.Sequential('x', [(torch.nn.Linear(4, 2), 'x -> y')])
+        >>> code = generate(model.plan)
+        >>> forward = compile_forward(code, modules=model.children_by_name())
+        >>> try:
+        ...     forward(model, torch.randn(3, 5))
+        ... except RuntimeError as error:
+        ...     note_adder(model.plan, code)(error)
+        ...     print(error.__notes__)
+        ["graphseq: raised in step 0 ('module_0'): x -> y"]
+    """
+    steps, filename, line_to_step = plan.steps, code.filename, code.line_to_step
+
+    def add_step_note(error: BaseException) -> None:
+        line = None
         tb = error.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == filename:
-                index = line_to_step.get(tb.tb_lineno)
-                if index is not None:
-                    step = steps[index]
-                    error.add_note(f"graphseq: raised in {step.where}{during}: {step.header_text}")
-                return
+                line = tb.tb_lineno
             tb = tb.tb_next
+        index = None if line is None else line_to_step.get(line)
+        if index is not None:
+            step = steps[index]
+            error.add_note(f"graphseq: raised in {step.where}{during}: {step.header_text}")
 
     return add_step_note

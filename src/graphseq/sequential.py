@@ -28,7 +28,7 @@ import torch
 
 from . import surgery
 from .binding import plain_signature
-from .codegen import Variant, compile_forward, compile_stub, generate
+from .codegen import Variant, compile_forward, compile_stub, generate, note_adder
 from .parsing import InputArgs
 from .plan import Plan, StepDecl, build_plan
 from .signature import Child, Signature, caller_namespace
@@ -145,11 +145,11 @@ class Sequential(torch.nn.Module):
         base = _user_class(type(self))
         if plan is None:
             forward = compile_stub(spec, _refresh)
-            source = None
+            source = note = None
         else:
             code = generate(plan, variant)
-            forward = compile_forward(code, plan, variant, modules=modules, functions=functions)
-            source = code.source
+            forward = compile_forward(code, modules=modules, functions=functions)
+            source, note = code.source, note_adder(plan, code)
         forward.__qualname__ = f"{base.__qualname__}.forward"
         attrs: dict[str, Any] = {
             "_graphseq_forward": forward,
@@ -157,6 +157,7 @@ class Sequential(torch.nn.Module):
             "__qualname__": base.__qualname__,
             "__doc__": base.__doc__,
             "_graphseq_source": source,
+            "_graphseq_note": note,
         }
         if getattr(base, "forward", None) is Sequential.forward:  # else the subclass's stays
             attrs["forward"] = forward
@@ -206,10 +207,14 @@ class Sequential(torch.nn.Module):
             return forward
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The step notes are added here, outside any frame torch.compile compiles: a `try`
+        # in the generated forward would stop dynamo from resuming after a child's graph
+        # break (see graphseq.codegen). torch.compile(model) gives up on this frame at such a
+        # break, runs it eagerly and compiles the forward frame below it, which has no `try`.
         try:
-            return super().__call__(*args, **kwargs)
-        except TypeError as error:
-            _explain_call(self, error, args, kwargs)
+            return _module_call(self, *args, **kwargs)
+        except Exception as error:
+            _explain_failure(self, error, args, kwargs)
             raise
 
     @property
@@ -821,6 +826,20 @@ def _warn_dead(plan: Plan, stacklevel: int = 3) -> None:
 
 def _refresh(model: Sequential) -> Callable[..., Any]:
     return model._refresh()
+
+
+_module_call = torch.nn.Module.__call__
+
+
+def _explain_failure(
+    model: Sequential, error: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Note the failing step on ``error`` (the forward installed now ran, or built, it)."""
+    note: Callable[[BaseException], None] | None = getattr(type(model), "_graphseq_note", None)
+    if note is not None:
+        note(error)
+    if isinstance(error, TypeError):
+        _explain_call(model, error, args, kwargs)
 
 
 def _explain_call(

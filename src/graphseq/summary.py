@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .codegen import compile_forward, generate
+from .codegen import compile_forward, generate, note_adder
 from .labels import short_repr
 from .plan import INPUT, Plan, Step
 
@@ -87,7 +87,8 @@ def run(
         >>> run(model.plan, model.children_by_name(), (torch.randn(3, 4),), {})[(0, 'y')]
         '[3, 2] float32'
     """
-    fn = compile_forward(generate(plan, "summary"), plan, "summary")
+    code = generate(plan, "summary")
+    fn = compile_forward(code)
     params = list(inspect.signature(fn).parameters.values())[2:]
     try:
         bound = inspect.Signature(params).bind(*args, **kwargs)
@@ -111,6 +112,9 @@ def run(
             module.eval()
         with torch.no_grad():
             fn(children, record, *bound.args, **bound.kwargs)
+    except Exception as error:
+        note_adder(plan, code, " during summary()")(error)
+        raise
     finally:
         for module, training in modes.items():
             module.training = training
