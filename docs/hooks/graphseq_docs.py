@@ -342,8 +342,8 @@ def header_errors() -> str:
 
 # Layout -------------------------------------------------------------------------------------
 
-PIPELINE = ("errors", "cache", "reading", "parsing", "signature", "binding", "plan", "spec",
-            "analysis", "codegen", "surgery", "sequential")
+PIPELINE = ("errors", "cache", "labels", "reading", "parsing", "signature", "binding", "plan",
+            "spec", "analysis", "codegen", "surgery", "sequential")
 """The stages, upstream first; every other module is a tool on top of them."""
 
 

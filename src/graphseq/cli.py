@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import torch
 
@@ -113,6 +113,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The ``graphseq`` parser: one sub-parser per command, each made by its own function."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS,
@@ -125,7 +126,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"graphseq {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_demo_command, _check_command, _summary_command, _draw_command,
+                _export_command):
+        add(sub, common)
+    return parser
 
+
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _demo_command(sub: _Commands, common: argparse.ArgumentParser) -> None:
     demo = sub.add_parser(
         "demo", parents=[common], help="train a GCN on Karate Club and draw it",
         description="Train a two-layer GCN graphseq.Sequential on PyG's Karate Club graph "
@@ -139,30 +149,37 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
     demo.set_defaults(run=_demo)
 
-    def config_command(name: str, help: str, description: str) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, parents=[common], help=help, description=description)
-        command.add_argument("config", type=Path, help="a .yaml, .yml or .json model config, "
-                             "or a model file written by graphseq.save (weights included)")
-        command.add_argument(
-            "--allow-imports", action="store_true",
-            help="let the config name modules by import path (mypkg.layers.MyConv); this "
-            "runs code named in the config",
-        )
-        command.add_argument(
-            "--max-bytes", type=_positive_int, default=Limits.max_bytes, metavar="N",
-            help=f"the largest config file read (default: {Limits.max_bytes:,} bytes)",
-        )
-        return command
 
-    check = config_command(
-        "check", "validate a config",
+def _config_command(sub: _Commands, common: argparse.ArgumentParser, name: str, help: str,
+                    description: str) -> argparse.ArgumentParser:
+    """A command that reads a config: its path, ``--allow-imports`` and ``--max-bytes``."""
+    command = sub.add_parser(name, parents=[common], help=help, description=description)
+    command.add_argument("config", type=Path, help="a .yaml, .yml or .json model config, "
+                         "or a model file written by graphseq.save (weights included)")
+    command.add_argument(
+        "--allow-imports", action="store_true",
+        help="let the config name modules by import path (mypkg.layers.MyConv); this "
+        "runs code named in the config",
+    )
+    command.add_argument(
+        "--max-bytes", type=_positive_int, default=Limits.max_bytes, metavar="N",
+        help=f"the largest config file read (default: {Limits.max_bytes:,} bytes)",
+    )
+    return command
+
+
+def _check_command(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    check = _config_command(
+        sub, common, "check", "validate a config",
         "Build the model a config describes. Print each problem with its step and header and "
         "exit 1, or print one OK line.",
     )
     check.set_defaults(run=_check)
 
-    summary = config_command(
-        "summary", "print a config's model summary",
+
+def _summary_command(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    summary = _config_command(
+        sub, common, "summary", "print a config's model summary",
         "Build the model and print model.summary(...), run on zero tensors of the shapes given "
         "with --input (without --input, the table has no shapes).",
     )
@@ -175,8 +192,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     summary.set_defaults(run=_summary)
 
-    draw = config_command(
-        "draw", "draw a config's model",
+
+def _draw_command(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    draw = _config_command(
+        sub, common, "draw", "draw a config's model",
         "Write the model's diagram: .svg or .png with Graphviz's dot, .dot for DOT source, "
         ".mmd for a Mermaid flowchart.",
     )
@@ -184,8 +203,10 @@ def _parser() -> argparse.ArgumentParser:
                       help="output file (default: the config's name with .svg)")
     draw.set_defaults(run=_draw)
 
-    export = config_command(
-        "export", "export a config's model to .pt2 or .onnx",
+
+def _export_command(sub: _Commands, common: argparse.ArgumentParser) -> None:
+    export = _config_command(
+        sub, common, "export", "export a config's model to .pt2 or .onnx",
         "Build the model (with --weights, load its trained state dict), export it with every "
         "graph size dynamic, and check the file against eager on a second, differently sized "
         "random input. Integer inputs get node indices; an input named batch assigns the nodes "
@@ -208,7 +229,6 @@ def _parser() -> argparse.ArgumentParser:
                         help="write an AOTInductor package (.pt2): compiled ahead of time with "
                         "a C++ compiler, which takes tens of seconds")
     export.set_defaults(run=_export)
-    return parser
 
 
 def _positive_int(text: str) -> int:

@@ -219,6 +219,21 @@ def table(
     """
     columns = ["#", "Name", "Module", "Header"] + (["Output"] if values is not None else [])
     columns.append("Params")
+    rows, total, trainable, any_lazy = _rows(plan, children, values)
+    lines = [_io_line("Inputs", [(INPUT, n) for n in plan.inputs.names], values)]
+    lines += _aligned(columns, rows)
+    outputs = list(zip(plan.output_sources, plan.outputs, strict=True))
+    lines.append(_io_line("Outputs", outputs, values))
+    lazy_note = " (+ lazy parameters, not yet initialized: pass example inputs)"
+    lines.append(f"Total params: {total:,}" + (lazy_note if any_lazy else ""))
+    lines.append(f"Trainable params: {trainable:,}")
+    lines.append(f"Non-trainable params: {total - trainable:,}")
+    return "\n".join(lines)
+
+
+def _rows(plan: Plan, children: Mapping[str, Callable[..., Any]],
+          values: Mapping[ValueKey, str] | None) -> tuple[list[list[str]], int, int, bool]:
+    """The table's rows, with the parameter counts (all, trainable) and if any is lazy."""
     rows: list[list[str]] = []
     seen_params: set[int] = set()
     first_use: dict[int, int] = {}
@@ -237,7 +252,11 @@ def table(
         if values is not None:
             row.append(_outputs(step, values))
         rows.append(row + [cell])
+    return rows, total, trainable, any_lazy
 
+
+def _aligned(columns: list[str], rows: list[list[str]]) -> list[str]:
+    """The heading, a rule and the rows, in columns; the first and last right-aligned."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     right = {0, len(columns) - 1}
 
@@ -248,17 +267,7 @@ def table(
         ]
         return "  ".join(padded).rstrip()
 
-    lines = [_io_line("Inputs", [(INPUT, n) for n in plan.inputs.names], values)]
-    lines.append(line(columns))
-    lines.append(line(["-" * w for w in widths]))
-    lines.extend(line(r) for r in rows)
-    outputs = list(zip(plan.output_sources, plan.outputs, strict=True))
-    lines.append(_io_line("Outputs", outputs, values))
-    lazy_note = " (+ lazy parameters, not yet initialized: pass example inputs)"
-    lines.append(f"Total params: {total:,}" + (lazy_note if any_lazy else ""))
-    lines.append(f"Trainable params: {trainable:,}")
-    lines.append(f"Non-trainable params: {total - trainable:,}")
-    return "\n".join(lines)
+    return [line(columns), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
 def _outputs(step: Step, values: Mapping[ValueKey, str]) -> str:
