@@ -107,3 +107,32 @@ def test_step_names_add_module_accepts_build_with_the_reference_state_dict_keys(
     assert torch.equal(ours(x), lin2(lin1(x).relu()))
     assert list(ours.state_dict()) == list(ref.state_dict())
     assert ours[names[0]] is ours[0] is lin1
+
+
+def test_topk_pooling_header_with_none_and_discards_matches_the_reference():
+    """Issue 22's header: a literal ``None`` argument and ``_`` written three times."""
+    from torch_geometric.nn import GINConv, TopKPooling
+
+    torch.manual_seed(0)
+    header = "x, edge_index, None, batch -> x, edge_index, _, batch, _, _"
+    layers = [(GINConv(Linear(4, 4)), "x, edge_index -> x"), (TopKPooling(4, 0.5), header)]
+    ours, ref = _both("x, edge_index, batch", layers)
+    g = graph()
+    x = torch.randn(g["x"].size(0), 4)
+    mine, theirs = ours(x, g["edge_index"], g["batch"]), ref(x, g["edge_index"], g["batch"])
+    assert len(mine) == len(theirs) == 6
+    for a, b in zip(mine, theirs, strict=True):
+        assert torch.equal(a, b)
+    assert [c.return_names for c in ours.headers] == [c.return_names for c in ref._children]
+    assert list(ours.state_dict()) == list(ref.state_dict())
+
+
+def test_literal_arguments_and_a_read_discard_match_the_reference():
+    def pick(x, k, scale=1.0, mode="sum", flag=False):
+        return (x * scale if mode == "sum" else x - k) + int(flag), x.sum(), x.mean()
+
+    steps = [(pick, "x, 2, scale=0.5, mode='sum', flag=True -> y, _, _"),
+             (torch.add, "y, _ -> z")]  # reads the last '_' written, as Python does
+    ours, ref = _both("x", steps)
+    x = torch.randn(3, 2)
+    assert torch.equal(ours(x), ref(x))

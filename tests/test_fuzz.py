@@ -214,7 +214,8 @@ def input_args_text(draw: st.DrawFn) -> tuple[str, list[str], dict[str, str]]:
 
 
 def check_runs(model: graphseq.Sequential, n_inputs: int) -> None:
-    """A built model with echo children runs, and its children see only the model's inputs."""
+    """A built model with echo children runs, and its children see only the model's inputs
+    (and the header's own literals)."""
     tokens = [Token(f"in{i}") for i in range(n_inputs)]
     model(*tokens)
 
@@ -229,7 +230,9 @@ def echo_header_model(text: str) -> graphseq.Sequential | None:
         (args, kwargs), = child.calls
         flat = [v for a in [*args, *kwargs.values()] for v in (a if isinstance(a, list | tuple)
                                                              else [a])]
-        assert all(isinstance(v, Token) for v in flat), flat
+        literals = [(type(a.value), a.value) for a in model.plan.steps[0].header.args
+                    if a.literal is not None]  # constants the header itself passes
+        assert all(isinstance(v, Token) or (type(v), v) in literals for v in flat), flat
     return model
 
 

@@ -157,7 +157,8 @@ def test_remove_is_refused_while_a_later_step_reads_what_only_it_writes():
     with pytest.raises(HeaderError, match="only step"):
         del single[0]
     outputs = Sequential("x", [(ReLU(), "x -> y"), (ReLU(), "x -> h")], outputs="h, y")
-    with pytest.raises(HeaderError, match="cannot be removed: without it, outputs name 'h'"):
+    with pytest.raises(HeaderError,
+                       match="cannot be removed: the model's outputs need it. Outputs name 'h'"):
         outputs.remove(1)
     assert snapshot(model) == before
 
@@ -256,3 +257,125 @@ def test_appending_on_the_tail_alone_defers_a_step_that_would_leave_others_dead(
     assert surgery.append(spec, tail, [(ELU(), "h -> z")], ()) is None  # y would reach nothing
     with pytest.raises(HeaderError, match="reads 'nope'"):
         surgery.append(spec, tail, [(ELU(), "nope -> z")], ())
+
+
+# issue 16 -----------------------------------------------------------------------------------------
+
+
+def test_submodel_from_an_input_bound_twice_and_read_from_both_bindings_is_refused():
+    model = Sequential("x", {"a": (Linear(4, 4), "x -> h"), "b": (ReLU(), "h -> g"),
+                             "c": (ELU(), "h -> h"), "d": (torch.add, "h, g -> out")})
+    with pytest.raises(HeaderError, match="read 'h' from 2 of its bindings") as info:
+        model.submodel("out", inputs="h")
+    assert info.value.location == Location("inputs")
+    part = model.submodel("out", inputs="h, g")  # one binding of each: fine
+    x = torch.randn(3, 4)
+    h = model.submodel("h")(x)
+    g = model.submodel("g")(x)
+    assert torch.equal(part(h, g), model(x))
+
+
+def test_submodel_refuses_an_input_that_a_kept_step_rewrites_before_it_is_read():
+    split = lambda x: (x + 1, x * 2)  # noqa: E731
+    model = Sequential("x", {"a": (split, "x -> h, m"), "b": (ReLU(), "h -> h"),
+                             "c": (torch.add, "h, m -> out")})
+    with pytest.raises(HeaderError, match=r"step 1 \('b'\) and step 0 \('a'\)"):
+        model.submodel("out", inputs="h, x")
+    x = torch.randn(3)
+    assert torch.equal(model.submodel("out", inputs="x")(x), model(x))
+
+
+def test_a_model_cannot_become_a_step_of_itself():
+    model = named_gcn()
+    before = snapshot(model)
+    holder = torch.nn.Sequential(model)
+    for edit in (lambda: model.replace("act1", model), lambda: model.append(holder),
+                 lambda: model.insert(0, model.forward, "x -> x"),
+                 lambda: model.extend([ReLU(), model])):
+        with pytest.raises(HeaderError, match="cannot be a step of itself") as info:
+            edit()
+        assert info.value.location.field == "module"
+    assert snapshot(model) == before
+    model.state_dict()  # no RecursionError
+    inner = Sequential("x", [(ReLU(), "x -> x")])
+    Sequential("x", [(ELU(), "x -> x")]).replace(0, inner)  # another model may hold it
+
+
+def test_an_index_end_is_exclusive_and_a_name_end_inclusive_in_any_mix():
+    model = named_gcn()
+    names = [c.name for c in model.headers]
+    assert [c.name for c in model["drop":2].headers] == names[0:2]
+    assert [c.name for c in model[0:2].headers] == names[0:2]
+    assert [c.name for c in model[1:"conv2"].headers] == names[1:4]
+    assert [c.name for c in model["conv1":-1].headers] == names[1:-1]
+    with pytest.raises(ValueError, match="no stride"):
+        model["drop":"act2":2]
+
+
+@pytest.mark.parametrize("index", [1.0, "1", None, True])
+def test_insert_at_an_index_that_is_not_an_int_is_a_type_error(index):
+    model = named_gcn()
+    with pytest.raises(TypeError, match="int index"):
+        model.insert(index, ReLU())
+
+
+def test_clone_gives_a_step_the_header_its_function_returns():
+    model = Sequential("x", [(Linear(4, 4), "x -> h"), (ReLU(), "h -> y")])
+    swapped = model.clone(lambda name, child: (torch.add, "h, x -> y") if name == "module_1"
+                          else child)
+    assert [s.text for s in swapped.plan.steps] == ["x -> h", "h, x -> y"]
+    assert swapped[1] is torch.add
+    with pytest.raises(HeaderError, match="step 1 .* has no '->'"):
+        model.clone(lambda name, child: (child, "h") if name == "module_1" else child)
+    to_function = model.clone(lambda name, child: torch.relu if name == "module_1" else child)
+    assert to_function.plan.steps[1].kind == "function"
+
+
+class Scaled(Sequential):
+    def __init__(self, scale: float) -> None:
+        super().__init__("x", {"a": (Linear(4, 4), "x -> h"), "b": (ReLU(), "h -> h"),
+                               "c": (Linear(4, 2), "h -> y")})
+        self.scale = scale
+        self.extra = torch.nn.Linear(2, 2)
+        self.register_buffer("offset", torch.ones(2))
+
+    def forward(self, x):
+        return self.extra(super().forward(x)) * self.scale + self.offset
+
+
+def test_models_derived_from_a_subclass_run_like_the_original():
+    model = Scaled(3.0)
+    x = torch.randn(5, 4)
+    whole = [model.clone(lambda name, child: child), model[:], model.submodel("y")]
+    for derived in whole:
+        assert isinstance(derived, Scaled) and derived.scale == 3.0
+        assert torch.equal(derived(x), model(x))
+    assert model["a":"b"].scale == 3.0
+
+
+def test_derived_models_read_one_state_while_another_thread_edits():
+    import threading
+
+    a, b, c = Linear(4, 4), torch.nn.Identity(), ReLU()
+    model = Sequential("x", {"a": (a, "x -> h"), "b": (b, "h -> h"), "c": (c, "h -> y")})
+    done = threading.Event()
+    problems: list[str] = []
+
+    def edit() -> None:
+        for _ in range(300):
+            model.remove(1)
+            model.insert(1, b, "h -> h")
+        done.set()
+
+    editor = threading.Thread(target=edit)
+    editor.start()
+    while not done.is_set():
+        for derive in (lambda: model.submodel("y"), lambda: model["a":"c"],
+                       lambda: model.clone(lambda name, child: child)):
+            try:
+                if derive()["c"] is not c:
+                    problems.append("step 'c' paired with another child")
+            except Exception as error:  # noqa: BLE001  (collected, asserted below)
+                problems.append(f"{type(error).__name__}: {error}")
+    editor.join()
+    assert problems == []

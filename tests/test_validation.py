@@ -259,3 +259,63 @@ def test_empty_text_gets_a_one_line_message_without_a_blank_context_line(build):
     message = str(info.value)
     assert "empty" in message
     assert all(line.strip() for line in message.splitlines()), repr(message)
+
+
+# Issue 16: messages show what the user wrote, records carry spans ------------------------------
+
+
+def test_an_undefined_type_is_shown_in_the_input_args_as_the_user_wrote_them():
+    with pytest.raises(HeaderError) as info:
+        Sequential("x,   k:  Foo", [(torch.nn.ReLU(), "x -> y")])
+    lines = str(info.value).splitlines()
+    assert lines[1] == "    x,   k:  Foo"
+    assert lines[2] == "    " + " " * 9 + "^^^"
+
+
+def test_an_undefined_output_is_shown_in_the_outputs_as_the_user_wrote_them():
+    with pytest.raises(HeaderError) as info:
+        Sequential("x", [(torch.nn.ReLU(), "x -> a")], outputs="a,   zz")
+    lines = str(info.value).splitlines()
+    assert lines[1:3] == ["    a,   zz", "         ^^"]
+
+
+def test_an_undefined_read_written_in_another_unicode_form_gets_its_caret():
+    with pytest.raises(HeaderError) as info:
+        Sequential("x", [(torch.nn.ReLU(), "ｙ -> a")])
+    assert str(info.value).splitlines()[1:3] == ["    ｙ -> a", "    ^"]
+    with pytest.raises(HeaderError) as info:
+        Sequential("x", [(torch.cat, "[x, ｙ] -> a")])
+    assert str(info.value).splitlines()[1:3] == ["    [x, ｙ] -> a", "        ^"]
+
+
+def test_an_undefined_keyword_value_gets_the_caret_under_the_value():
+    with pytest.raises(HeaderError) as info:
+        Sequential("x", [(torch.nn.ReLU(), "input=w -> a")])
+    assert str(info.value).splitlines()[1:3] == ["    input=w -> a", "          ^"]
+
+
+def test_a_type_name_in_another_unicode_form_resolves_as_python_reads_it():
+    model = Sequential("x: Ｔensor", [(torch.nn.ReLU(), "x -> y")])
+    assert model.signature.param_dict["x"].type is torch.Tensor
+
+
+def test_an_ellipsis_default_gets_the_literal_default_message():
+    with pytest.raises(HeaderError, match="Input default must be a literal") as info:
+        Sequential("x, k=...", [(torch.nn.ReLU(), "x -> y")])
+    assert info.value.span == (3, 8)
+
+
+@pytest.mark.parametrize("outputs", [["a, b"], ["a", "b, c"], ["a -> b"]])
+def test_each_item_of_a_list_of_outputs_is_one_name(outputs):
+    with pytest.raises(HeaderError, match="list item .* is not a value name") as info:
+        Sequential("x", [(lambda x: (x, x, x), "x -> a, b, c")], outputs=outputs)
+    assert info.value.location == Location("outputs")
+
+
+def test_a_list_of_outputs_keeps_the_grammars_checks():
+    model = Sequential("x", [(lambda x: (x, x), "x -> a, b")], outputs=[" ｂ", "a"])
+    assert model.plan.outputs == ("b", "a")
+    with pytest.raises(HeaderError, match="Outputs name 'a' twice"):
+        Sequential("x", [(lambda x: (x, x), "x -> a, b")], outputs=["a", "a"])
+    with pytest.raises(HeaderError, match="list item 'b, a'"):
+        Sequential("x", [(lambda x: (x, x), "x -> a, b")]).submodel(["b, a"])

@@ -148,7 +148,10 @@ class Params:
         return self.required <= given
 
 
-_PARAMS: weakref.WeakKeyDictionary[Callable[..., Any], Params] = weakref.WeakKeyDictionary()
+_PARAMS: tuple[weakref.WeakKeyDictionary[Callable[..., Any], Params], ...] = (
+    weakref.WeakKeyDictionary(),  # functions called whole
+    weakref.WeakKeyDictionary(),  # functions that are a class's ``forward``: ``self`` skipped
+)
 
 
 def params_of(fn: Callable[..., Any]) -> Params | None:
@@ -168,19 +171,21 @@ def params_of(fn: Callable[..., Any]) -> Params | None:
     if isinstance(fn, torch.nn.Module) and "forward" not in fn.__dict__:
         key = type(fn).forward
     cacheable = isinstance(key, types.FunctionType)
-    if cacheable and key in _PARAMS:
-        return _PARAMS[key]
     target = fn.forward if isinstance(fn, torch.nn.Module) else fn
+    skip = getattr(target, "__self__", None) is fn  # a bound ``forward`` drops ``self``
+    cache = _PARAMS[skip]  # one function can be a step and a class's ``forward``
+    if cacheable and key in cache:
+        return cache[key]
     params = None
-    if cacheable:  # a bound ``forward`` drops ``self``; a static one is read whole
-        params = Params.of_code(key, getattr(target, "__self__", None) is fn)
+    if cacheable:  # a static ``forward`` is read whole
+        params = Params.of_code(key, skip)
     if params is None:
         try:
             params = Params.of(inspect.signature(target))
         except (TypeError, ValueError):
             return None
     if cacheable:
-        _PARAMS[key] = params
+        cache[key] = params
     return params
 
 

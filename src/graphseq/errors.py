@@ -8,9 +8,8 @@ is the one place the house style is written. :func:`closest` is the one suggeste
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Literal
 
@@ -104,43 +103,11 @@ class HeaderError(ValueError):
         prefix = where if where is not None else location.label
         return HeaderError(self.reason, self.text, self.span, self.hint, prefix, location)
 
-    def located(self, where: str) -> HeaderError:
-        """The same error, prefixed with ``where`` (its location is kept).
-
-        Args:
-            where: The new prefix, such as ``step 2 ('conv2')``.
-
-        Returns:
-            A new :class:`HeaderError`.
-
-        Example:
-            >>> HeaderError("has no '->'.").located("Header").where
-            'Header'
-        """
-        return HeaderError(self.reason, self.text, self.span, self.hint, where, self.location)
-
-    def with_field(self, field: str) -> HeaderError:
-        """The same error with its location's ``field`` set (a step error only).
-
-        Args:
-            field: ``"header"``, ``"name"`` or ``"module"``.
-
-        Returns:
-            A new :class:`HeaderError`, or ``self`` if it has no location.
-
-        Example:
-            >>> error = HeaderError("x", location=Location("step", 0, "a"))
-            >>> error.with_field("header").location.field
-            'header'
-        """
-        if self.location is None:
-            return self
-        location = replace(self.location, field=field)
-        return HeaderError(self.reason, self.text, self.span, self.hint, self.where, location)
-
     def _render(self) -> str:
         head = f"{self.where} {self.reason}" if self.where else self.reason
-        lines = [head if head.startswith("step ") else head[:1].upper() + head[1:]]
+        if not (self.where and self.location is not None and self.location.part == "step"):
+            head = head[:1].upper() + head[1:]  # a sentence; a step's label stays lower case
+        lines = [head]
         if self.text is not None and self.text.strip():  # an empty text shows nothing
             lines.append(f"    {self.text.translate(_VISIBLE)}")
             if self.span is not None:
@@ -173,27 +140,6 @@ def step_label(index: int, name: object) -> str:
 
 
 _VISIBLE = str.maketrans({"\n": "\u2424", "\r": "\u240d", "\t": "\u2409"})
-
-
-def span_of(text: str, word: str, start: int = 0) -> tuple[int, int] | None:
-    """Where ``word`` first stands in ``text`` as a whole word, from ``start``.
-
-    Args:
-        text: The text to search.
-        word: The word to find.
-        start: Where to start.
-
-    Returns:
-        ``(start, end)``, or ``None`` if ``word`` is not there.
-
-    Example:
-        >>> span_of('x1, x -> y', 'x')
-        (4, 5)
-    """
-    match = re.search(rf"(?<![\w.]){re.escape(word)}(?!\w)", text[start:])
-    if match is None:
-        return None
-    return start + match.start(), start + match.end()
 
 
 # Suggestions -------------------------------------------------------------------------------

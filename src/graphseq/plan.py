@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from .cache import SizedCache
-from .errors import HeaderError, Location, did_you_mean, span_of, step_label
-from .parsing import Header, InputArg, InputArgs
+from .errors import HeaderError, Location, did_you_mean, step_label
+from .parsing import Header, InputArg, InputArgs, Names
 
 Kind = Literal["module", "function"]
 
@@ -106,53 +106,6 @@ class Plan:
     output_sources: tuple[int, ...] = ()
     dead: tuple[int, ...] = ()
     key: Hashable = None
-
-    @property
-    def decls(self) -> tuple[StepDecl, ...]:
-        """The steps as declarations (the input of :func:`build_plan`)."""
-        return tuple(StepDecl(s.name, s.header if s.text is not None or s.index == 0
-                              else None, s.text, s.kind) for s in self.steps)
-
-    def producer(self, name: str, before: int | None = None) -> int:
-        """The index of the last step before ``before`` that writes ``name``, or ``INPUT``.
-
-        Args:
-            name: A value name.
-            before: A step index; by default after the last step.
-
-        Returns:
-            A step index, or ``INPUT`` (-1) for a model input.
-
-        Example:
-            >>> import graphseq, torch
-            >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
-            >>> model.plan.producer('y'), model.plan.producer('x')
-            (0, -1)
-        """
-        stop = len(self.steps) if before is None else before
-        for step in reversed(self.steps[:stop]):
-            if name in step.header.outs:
-                return step.index
-        return INPUT
-
-    def index_of(self, name: str) -> int | None:
-        """The index of the step called ``name``, or ``None``.
-
-        Args:
-            name: A step name.
-
-        Returns:
-            Its index, or ``None``.
-
-        Example:
-            >>> import graphseq, torch
-            >>> graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')]).plan.index_of('module_0')
-            0
-        """
-        for step in self.steps:
-            if step.name == name:
-                return step.index
-        return None
 
     def __reduce__(self) -> tuple[Any, ...]:
         fields = (self.inputs, self.signature, self.steps, self.outputs, self.explicit_outputs)
@@ -370,11 +323,11 @@ def check_reads(
     for name in header.reads:
         if name in defined:
             continue
-        shown = text if text is not None else str(header)
+        shown = text if text is not None else str(header)  # an implied header's spans fit it
         raise HeaderError(
             f"reads {name!r}, which is not defined yet.",
             text=shown,
-            span=span_of(shown.split("->")[0], name),
+            span=header.read_span(name),
             hint=f"defined at this point: {', '.join(defined)}.{did_you_mean(name, defined)}",
             location=at,
         )
@@ -473,6 +426,28 @@ def slice_decls(steps: Sequence[Step]) -> tuple[StepDecl, ...]:
 # Selecting by dataflow ---------------------------------------------------------------------------
 
 
+def defined_values(plan: Plan) -> dict[str, None]:
+    """Every value the model defines: its inputs, then each step's outputs, in order.
+
+    The one home of this set (surgery's tail, selecting, trimming and codegen read it).
+
+    Args:
+        plan: A checked plan.
+
+    Returns:
+        The names, each once, in order of first definition.
+
+    Example:
+        >>> import graphseq, torch
+        >>> defined_values(graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> h')]).plan)
+        {'x': None, 'h': None}
+    """
+    defined = dict.fromkeys(plan.inputs.names)
+    for step in plan.steps:
+        defined.update(dict.fromkeys(step.header.outs))
+    return defined
+
+
 def select(
     plan: Plan, outputs: tuple[str, ...], inputs: tuple[str, ...] | None = None
 ) -> tuple[InputArgs, tuple[Step, ...], tuple[StepDecl, ...]]:
@@ -492,8 +467,8 @@ def select(
         whose predecessor is not kept gets its header).
 
     Raises:
-        HeaderError: An output is not defined, or cannot be computed from ``inputs``
-            (the missing names are listed).
+        HeaderError: An output is not defined, cannot be computed from ``inputs`` (the
+            missing names are listed), or an input is read from two of its bindings.
 
     Example:
         >>> import graphseq, torch
@@ -502,8 +477,7 @@ def select(
         >>> [s.name for s in select(model.plan, ('h',))[1]]
         ['module_0']
     """
-    defined = set(plan.inputs.names) | {n for s in plan.steps for n in s.header.outs}
-    _check_outputs(outputs, sorted(defined))
+    _check_outputs(outputs, sorted(defined_values(plan)))
     given = set(inputs or ())
     needed = set(outputs)  # the last bindings, even of a name among the inputs
     kept: list[Step] = []
@@ -517,20 +491,60 @@ def select(
     if inputs is None:
         names = tuple(n for n in plan.inputs.names if n in needed)
     else:
-        missing = sorted(needed - given)
-        if missing:
+        _check_given(plan, outputs, inputs, kept, needed)
+        names = inputs
+    return _selected_inputs(plan, names, inputs is not None), tuple(kept), _selected_decls(kept)
+
+
+def _check_given(plan: Plan, outputs: tuple[str, ...], inputs: tuple[str, ...],
+                 kept: Sequence[Step], needed: set[str]) -> None:
+    """Raise unless each value the kept steps read from outside them is one given input."""
+    missing = sorted(needed - set(inputs))
+    if missing:
+        raise HeaderError(
+            f"Outputs {_written(outputs)!r} cannot be computed from the inputs "
+            f"{_written(inputs)!r}: they also need {', '.join(map(repr, missing))}.",
+            hint=f"add {', '.join(map(repr, missing))} to the inputs.",
+            location=Location("inputs"),
+        )
+    indices = {s.index for s in kept}
+    bindings: dict[str, dict[int, None]] = {}  # given name -> producers read from outside
+    writer: dict[str, int] = {}  # the kept step that last wrote each name so far
+    for step in kept:
+        for name, source in zip(step.header.reads, step.sources, strict=True):
+            if name in inputs and source not in indices:
+                bindings.setdefault(name, {})[source] = None
+                if name in writer:  # a kept step rewrites the input before this read
+                    bindings[name][writer[name]] = None
+        writer.update(dict.fromkeys(step.header.outs, step.index))
+    for name, sources in bindings.items():
+        if len(sources) > 1:
+            shown = " and ".join("the input" if i == INPUT else plan.steps[i].where
+                                 for i in sources)
             raise HeaderError(
-                f"Outputs {', '.join(outputs)!r} cannot be computed from the inputs "
-                f"{', '.join(inputs)!r}: they also need {', '.join(map(repr, missing))}.",
-                hint=f"add {', '.join(map(repr, missing))} to the inputs.",
+                f"Input {name!r} is bound more than once, and the kept steps read {name!r} "
+                f"from {len(sources)} of its bindings ({shown}): one input cannot stand "
+                "for both.",
+                hint="start from values that are bound once, or from what those bindings "
+                "are computed from.",
                 location=Location("inputs"),
             )
-        names = inputs
+
+
+def _selected_inputs(plan: Plan, names: Sequence[str], given: bool) -> InputArgs:
+    """The selected model's inputs: an original input keeps its type and default unless it
+    was given and is rebound (then it is another value); defaults last."""
     firsts = {a.name: a for a in plan.inputs.args}
     rebound = {n for s in plan.steps for n in s.header.outs}
-    args = tuple(firsts[n] if n in firsts and (inputs is None or n not in rebound)
-                 else InputArg(n) for n in names)
+    args = tuple(firsts[n] if n in firsts and not (given and n in rebound) else InputArg(n)
+                 for n in names)
     ordered = tuple(a for a in args if not a.has_default) + tuple(a for a in args if a.has_default)
+    return InputArgs(ordered)
+
+
+def _selected_decls(kept: Sequence[Step]) -> tuple[StepDecl, ...]:
+    """The kept steps as declarations: a headerless step whose predecessor is not kept
+    gets its header."""
     decls = []
     for i, step in enumerate(kept):
         follows = i > 0 and kept[i - 1].index == step.index - 1
@@ -539,18 +553,23 @@ def select(
         else:
             decls.append(step.decl if step.text is not None else
                          StepDecl(step.name, None, None, step.kind))
-    return InputArgs(ordered), tuple(kept), tuple(decls)
+    return tuple(decls)
+
+
+def _written(names: Sequence[str]) -> str:
+    """Names as the user wrote them (their text, when they were read from one)."""
+    return names.text if isinstance(names, Names) else ", ".join(names)
 
 
 def _check_outputs(outputs: Sequence[str], defined: Collection[str]) -> None:
     """Raise the outputs error for the first of ``outputs`` not in ``defined`` (listed in order)."""
-    for name in outputs:
+    names = outputs if isinstance(outputs, Names) else Names(outputs)
+    for name, span in zip(names, names.spans, strict=True):
         if name not in defined:
-            text = ", ".join(outputs)
             raise HeaderError(
                 f"Outputs name {name!r}, which no input or step defines.",
-                text=text,
-                span=span_of(text, name),
+                text=names.text,
+                span=span,
                 hint=f"defined: {', '.join(defined)}.{did_you_mean(name, defined)}",
                 location=Location("outputs"),
             )

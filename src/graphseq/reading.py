@@ -24,6 +24,7 @@ __all__ = [
     "Token",
     "call_args",
     "def_params",
+    "locator",
     "parse",
     "plain_names",
     "token_items",
@@ -139,16 +140,42 @@ def call_args(text: str, parens: bool = True) -> list[tuple[Node, int, int]] | N
         >>> [(type(node).__name__, a, b) for node, a, b in call_args('x, w=[a, b]')]
         [('Name', 0, 1), ('keyword', 3, 11)]
     """
-    source = f"_({text})"
+    end = "\n)" if "#" in text else ")"  # a comment at the end must not swallow the ``)``
+    source = f"_({text}{end}"
     tree = parse(source, "eval")
     call = tree.body if isinstance(tree, ast.Expression) else None
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
         return None  # ``x)(y`` or ``x) + (y``: a ``)`` in text closed the call early
     at = _offsets(source, 2)
-    if at(call.end_lineno or 0, call.end_col_offset or 0) != len(text) + 1:
+    if at(call.end_lineno or 0, call.end_col_offset or 0) != len(text) + len(end):
         return None  # a ``)`` in text closed the call early, before a comment
     nodes: list[Node] = sorted([*call.args, *call.keywords], key=lambda n: (n.lineno, n.col_offset))
     return _spans(text, [(n, n) for n in nodes], at, _BLANK_OR_PARENS if parens else _BLANK)
+
+
+def locator(text: str, shift: int = 0) -> Callable[[ast.AST], tuple[int, int]]:
+    """Where a node of :func:`call_args` ``(text)`` stands in ``text`` (plus ``shift``).
+
+    Args:
+        text: What :func:`call_args` read.
+        shift: Added to each offset (where ``text`` starts in a longer text).
+
+    Returns:
+        A function from a node (an argument or a node inside one) to its start and end.
+
+    Example:
+        >>> (node, _, _), = call_args('[ｘ, y]')
+        >>> locator('[ｘ, y]')(node.elts[1])
+        (4, 5)
+    """
+    at = _offsets(f"_({text}{chr(10) if '#' in text else ''})", 2)
+
+    def locate(node: ast.AST) -> tuple[int, int]:
+        start = at(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+        end = at(node.end_lineno or 0, node.end_col_offset or 0)  # type: ignore[attr-defined]
+        return start + shift, end + shift
+
+    return locate
 
 
 def def_params(text: str) -> list[Param] | None:
@@ -169,7 +196,8 @@ def def_params(text: str) -> list[Param] | None:
         >>> [(p.arg, a, b, type_span) for p, _, a, b, type_span in def_params('x: T, k=2')]
         [('x', 0, 4, (3, 4)), ('k', 6, 9, None)]
     """
-    source = f"def _({text}): pass"
+    end = "\n)" if "#" in text else ")"  # a comment at the end must not swallow the ``)``
+    source = f"def _({text}{end}: pass"
     tree = parse(source, "exec")
     func = tree.body[0] if isinstance(tree, ast.Module) and len(tree.body) == 1 else None
     if not isinstance(func, ast.FunctionDef) or func.returns or len(func.body) != 1:
@@ -179,7 +207,7 @@ def def_params(text: str) -> list[Param] | None:
         return None
     at = _offsets(source, 6)
     body = func.body[0]
-    if at(body.end_lineno or 0, body.end_col_offset or 0) != len(text) + 7:
+    if at(body.end_lineno or 0, body.end_col_offset or 0) != len(text) + len(end) + 6:
         return None  # a ``)`` in text closed the parameters early
     args = params.args
     defaults: list[ast.expr | None] = [None] * (len(args) - len(params.defaults))

@@ -313,7 +313,8 @@ class Sequential(torch.nn.Module):
             >>> model.children_by_name()
             {'module_0': ReLU()}
         """
-        return {name: self._child(name) for name in self._names()}
+        with self._lock:
+            return {name: self._child(name) for name in self._names()}
 
     def _index(self, key: int | str) -> int:
         """The index of the step ``key`` names (an index or a step name)."""
@@ -327,17 +328,25 @@ class Sequential(torch.nn.Module):
     def __getitem__(self, idx: int | str | slice) -> Any:
         if isinstance(idx, slice):
             return self._slice(idx)
-        return self._child(self._names()[self._index(idx)])
+        with self._lock:  # the name and the child of one version
+            return self._child(self._names()[self._index(idx)])
 
     def _slice(self, idx: slice) -> Sequential:
-        spec = self._state.spec
-        return self._derived(surgery.slice_model(spec, self._ensure_plan(), self._fns(), idx))
+        return self._derived(surgery.slice_model(*self._version(), idx))
+
+    def _version(self) -> tuple[ModelSpec, Plan, list[Callable[..., Any]]]:
+        """One version's spec, plan and step callables, read together: an edit in another
+        thread waits (derived models pair each step with its own child)."""
+        with self._lock:
+            plan = self._ensure_plan()
+            return self._state.spec, plan, self._fns()
 
     def _derived(self, edit: surgery.Edit) -> Sequential:
         """A new model of this model's class holding ``edit``."""
         cls: type[Sequential] = _user_class(type(self))
         model = cls.__new__(cls)
         torch.nn.Module.__init__(model)
+        _carry_own_state(self, model)
         _warn_dead(edit.plan)
         model._commit(edit.spec, edit.fns, edit.plan)
         return model
@@ -620,7 +629,7 @@ class Sequential(torch.nn.Module):
         """
         item = module if header is None else (module, header)
         size = len(self)
-        at = index if index >= 0 else max(0, size + index)
+        at = surgery.position(size, index)
         if at >= size:
             return self._append_items([item])
         return self._insert_items(at, [item])
@@ -652,7 +661,8 @@ class Sequential(torch.nn.Module):
         """
         with self._lock:
             spec = self._state.spec
-            appended = surgery.append(spec, self._current_tail(), items, _taken(type(self)))
+            appended = surgery.append(spec, self._current_tail(), items, _taken(type(self)),
+                                      owner=self)
             if appended is None:
                 return self._insert_items(len(spec.steps), items)
             spec, decls, fns, tail = appended
@@ -677,7 +687,8 @@ class Sequential(torch.nn.Module):
         """Add ``items`` before step ``index``; check the whole model, then swap."""
         with self._lock:
             spec = self._state.spec
-            self._commit_edit(surgery.insert(spec, self._fns(), index, items, _taken(type(self))))
+            self._commit_edit(surgery.insert(spec, self._fns(), index, items, _taken(type(self)),
+                                             owner=self))
         return self
 
     def _commit_edit(self, edit: surgery.Edit) -> None:
@@ -714,7 +725,7 @@ class Sequential(torch.nn.Module):
         with self._lock:
             spec = self._state.spec
             edit = surgery.replace(spec, self._fns(), self._index(key), module, header,
-                                   _taken(type(self)))
+                                   _taken(type(self)), owner=self)
             self._commit_edit(edit)
         return self
 
@@ -774,9 +785,7 @@ class Sequential(torch.nn.Module):
             >>> model.submodel('h').plan.outputs, model.submodel('y', inputs='h').plan.inputs.names
             (('h',), ('h',))
         """
-        spec = self._state.spec
-        plan = self._ensure_plan()
-        return self._derived(surgery.submodel(spec, plan, self._fns(), outputs, inputs))
+        return self._derived(surgery.submodel(*self._version(), outputs, inputs))
 
     def clone(self, fn: Callable[[str, Any], Any]) -> Sequential:
         """A new model with the same headers and names, whose children are ``fn(name, child)``.
@@ -800,8 +809,8 @@ class Sequential(torch.nn.Module):
             >>> elu[1], elu[0] is model[0]
             (ELU(alpha=1.0), True)
         """
-        spec = self._state.spec
-        return self._derived(surgery.clone(spec, self._fns(), fn, _taken(type(self))))
+        spec, _, fns = self._version()
+        return self._derived(surgery.clone(spec, fns, fn, _taken(type(self))))
 
 
 def _sort_children(decls: Iterable[StepDecl], fns: Iterable[Callable[..., Any]],
@@ -812,6 +821,22 @@ def _sort_children(decls: Iterable[StepDecl], fns: Iterable[Callable[..., Any]],
             modules[decl.name] = fn
         else:
             functions[decl.name] = fn
+
+
+def _carry_own_state(model: Sequential, derived: Sequential) -> None:
+    """Give ``derived`` what a subclass's ``__init__`` set on ``model`` beside the steps.
+
+    A derived model is made without calling ``__init__``; it shares the attributes,
+    parameters, buffers and children that are not steps, so that it runs like the original.
+    """
+    steps = set(model._names())
+    for key, value in model.__dict__.items():
+        if key not in _TAKEN and key not in steps:
+            derived.__dict__[key] = value
+    derived._parameters.update(model._parameters)
+    derived._buffers.update(model._buffers)
+    derived._non_persistent_buffers_set.update(model._non_persistent_buffers_set)
+    derived._modules.update((k, v) for k, v in model._modules.items() if k not in steps)
 
 
 def _warn_dead(plan: Plan, stacklevel: int = 3) -> None:

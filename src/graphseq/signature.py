@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .errors import HeaderError, Location, span_of
+from .errors import HeaderError, Location
 from .parsing import InputArgs, check_type
 
 
@@ -192,13 +192,13 @@ def resolve_signature(
     """
     params: dict[str, Parameter] = {}
     used: dict[str, Any] = {}
-    for arg in inputs.args:
+    for i, arg in enumerate(inputs.args):
         type_repr = arg.type_repr or _implied_type(arg.default, arg.has_default)
         default = arg.default if arg.has_default else inspect.Parameter.empty
-        resolved = _resolve_text(type_repr, namespace, used, str(inputs), f"Input {arg.name!r}")
+        resolved = _resolve_text(type_repr, namespace, used, inputs, i)
         params[arg.name] = Parameter(arg.name, resolved, type_repr, default)
     return_repr = inputs.return_repr or "Tensor"
-    return_type = _resolve_text(return_repr, namespace, used, str(inputs), "The return type")
+    return_type = _resolve_text(return_repr, namespace, used, inputs, None)
     return Signature(params, return_type, return_repr), used
 
 
@@ -211,22 +211,27 @@ def _implied_type(default: Any, has_default: bool) -> str:
 
 
 def _resolve_text(
-    type_repr: str, namespace: Mapping[str, Any], used: dict[str, Any], text: str, what: str
+    type_repr: str, namespace: Mapping[str, Any], used: dict[str, Any], inputs: InputArgs,
+    index: int | None,
 ) -> Any:
+    """The type ``type_repr`` of input ``index`` (``None``: the return type) resolved."""
+
     def find(name: str) -> Any:
         used[name] = lookup(name, namespace)
         return used[name]
 
+    what = "The return type" if index is None else f"Input {inputs.args[index].name!r}"
     try:
         return _resolve(check_type(type_repr), find)
     except KeyError as error:
         reason = f"{what} has type {type_repr!r}, which uses {error.args[0]!r}: it is not defined."
     except HeaderError as error:
         reason = f"{what} has type {type_repr!r}: {error.reason}"
+    text, span = inputs.shown(index)  # the user's text, and the type's span in it
     raise HeaderError(
         reason,
         text=text,
-        span=span_of(text, type_repr),
+        span=span,
         hint="types come from typing, torch, torch_geometric.typing and the calling module.",
         location=Location("inputs"),
     )

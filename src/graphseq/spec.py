@@ -10,7 +10,6 @@ each step's binding, reporting the first fault in step order.
 from __future__ import annotations
 
 import inspect
-import unicodedata
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,7 +19,15 @@ import torch
 from .binding import check_binding, params_of
 from .cache import SizedCache
 from .errors import HeaderError, Location, step_label
-from .parsing import InputArgs, parse_header, parse_input_args, parse_outputs
+from .parsing import (
+    InputArgs,
+    Names,
+    fold,
+    names_of_list,
+    parse_header,
+    parse_input_args,
+    parse_outputs,
+)
 from .plan import Kind, Plan, StepDecl, build_plan, pickle_names, resolved_headers, unpickle_names
 from .signature import Signature, resolve_signature
 
@@ -95,7 +102,7 @@ def make_inputs(
 
 def make_outputs(
     outputs: str | Iterable[str] | None, part: Literal["outputs", "inputs"] = "outputs"
-) -> tuple[str, ...] | None:
+) -> Names | None:
     """Parse the model's outputs: a str ``'x1, x'``, a list of names, or ``None``.
 
     Args:
@@ -103,10 +110,12 @@ def make_outputs(
         part: What the names are (``"inputs"`` for the values a submodel starts from).
 
     Returns:
-        The names, or ``None`` for "the last step's outputs".
+        The names (with the text they were read from), or ``None`` for "the last step's
+        outputs".
 
     Raises:
-        HeaderError: Not names, a name twice, or an arrow (location ``outputs``).
+        HeaderError: Not names, a list item that is not one name, a name twice, or an
+            arrow (location ``outputs``).
 
     Example:
         >>> make_outputs(['x1', 'x'])
@@ -124,7 +133,7 @@ def make_outputs(
             f"{bad[0]!r:.60}.",
             location=Location(part),
         )
-    return parse_outputs(", ".join(items), part)
+    return names_of_list(items, part)
 
 
 def default_name(index: int, used: Container[str]) -> str:
@@ -178,10 +187,9 @@ def check_step_name(name: Any, index: int, taken: Container[str]) -> str:
         return name  # the common case, checked cheaply
     at = Location("step", index, name, "name")
     where = step_label(index, name)
-    if not name.isascii():
-        normal = unicodedata.normalize("NFKC", name)
-        if normal.isidentifier():
-            name = normal
+    normal = fold(name)
+    if normal.isidentifier():
+        name = normal
     problem = None
     if not name:
         problem = "is named '', and a step name cannot be empty."
@@ -295,6 +303,13 @@ def _makes_without_args(cls: type) -> bool:
                for p in params)
 
 
+def _holds(fn: Callable[..., Any], owner: object) -> bool:
+    """Whether ``fn`` is ``owner``, a method of it, or a module holding it."""
+    if fn is owner or getattr(fn, "__self__", None) is owner:
+        return True
+    return isinstance(fn, torch.nn.Module) and any(m is owner for m in fn.modules())
+
+
 def kind_of(fn: Callable[..., Any]) -> Kind:
     """``"module"`` for an ``nn.Module``, else ``"function"``.
 
@@ -318,11 +333,10 @@ class Made:
     decls: list[StepDecl]
     fns: list[Callable[..., Any]]
     fault: HeaderError | None = None  # the first header that does not parse
-    fault_index: int = -1
 
 
 def make_steps(items: Sequence[Item], taken: Container[str], start: int = 0,
-               used: Iterable[str] = ()) -> Made:
+               used: Iterable[str] = (), owner: object = None) -> Made:
     """Turn ``(name or None, item)`` pairs into step declarations and callables.
 
     Items and names are checked at once (the first bad one raises); header syntax errors
@@ -333,12 +347,13 @@ def make_steps(items: Sequence[Item], taken: Container[str], start: int = 0,
         taken: Names a step must not have (the model's attributes).
         start: The index of the first item in the model.
         used: Names of steps already in the model (for default names).
+        owner: The model being edited, which no step may be or hold.
 
     Returns:
         A :class:`Made`.
 
     Raises:
-        HeaderError: A malformed item or a bad name.
+        HeaderError: A malformed item, a bad name, or the model itself as a step.
 
     Example:
         >>> made = make_steps([(None, (torch.nn.ReLU(), 'x -> x'))], ())
@@ -352,7 +367,14 @@ def make_steps(items: Sequence[Item], taken: Container[str], start: int = 0,
         if name is None:
             name = default_name(index, names)
         name = check_step_name(name, index, taken)
-        pairs.append((name, split_item(item, index, name)))
+        pair = split_item(item, index, name)
+        if owner is not None and _holds(pair[0], owner):
+            raise HeaderError(
+                "is the model itself, or holds it: a model cannot be a step of itself.",
+                hint="pass another model, or a copy (copy.deepcopy(model)).",
+                location=Location("step", index, name, "module"),
+            )
+        pairs.append((name, pair))
         names.add(name)
     decls: list[StepDecl] = []
     fns: list[Callable[..., Any]] = []
@@ -363,7 +385,7 @@ def make_steps(items: Sequence[Item], taken: Container[str], start: int = 0,
                 header = parse_header(text)
             except HeaderError as error:
                 fault = error.at(Location("step", start + offset, name, "header"))
-                return Made(decls, fns, fault, start + offset)
+                return Made(decls, fns, fault)
         decls.append(StepDecl(name, header, text, kind_of(fn)))
         fns.append(fn)
     return Made(decls, fns)

@@ -12,15 +12,22 @@ committed, so the model stays exactly as it was.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .binding import check_binding, params_of
 from .errors import HeaderError, Location, step_label
-from .parsing import Header, InputArgs
-from .plan import Plan, StepDecl, check_reads, select, slice_decls, slice_inputs
+from .parsing import Header, InputArgs, fold
+from .plan import (
+    Plan,
+    StepDecl,
+    check_reads,
+    defined_values,
+    select,
+    slice_decls,
+    slice_inputs,
+)
 from .spec import ModelSpec, check, make_inputs, make_outputs, make_steps
 
 Fns = list[Callable[..., Any]]
@@ -68,10 +75,8 @@ def tail_of(plan: Plan) -> Tail:
         >>> tail_of(make_spec('x', [(torch.nn.ReLU(), 'x -> h')])[1]).defined
         {'x': None, 'h': None}
     """
-    defined = dict.fromkeys(plan.inputs.names)
-    for step in plan.steps:
-        defined.update(dict.fromkeys(step.header.outs))
-    return Tail(frozenset(s.name for s in plan.steps), defined, plan.steps[-1].header.outs)
+    return Tail(frozenset(s.name for s in plan.steps), defined_values(plan),
+                plan.steps[-1].header.outs)
 
 
 def step_index(names: Sequence[str], key: int | str) -> int:
@@ -94,7 +99,7 @@ def step_index(names: Sequence[str], key: int | str) -> int:
         (1, 0)
     """
     if isinstance(key, str):
-        normal = unicodedata.normalize("NFKC", key)
+        normal = fold(key)
         if normal.isidentifier():
             key = normal
         if key in names:
@@ -107,8 +112,32 @@ def step_index(names: Sequence[str], key: int | str) -> int:
     return key % len(names)
 
 
+def position(size: int, index: Any) -> int:
+    """Where ``insert(index, ...)`` puts a step in a model of ``size`` steps.
+
+    Args:
+        size: How many steps the model has.
+        index: An int (negative counts from the end; past the end means at the end).
+
+    Returns:
+        A position in ``range(size + 1)``.
+
+    Raises:
+        TypeError: ``index`` is not an int.
+
+    Example:
+        >>> position(3, -1), position(3, 10)
+        (2, 3)
+    """
+    if isinstance(index, bool) or not hasattr(index, "__index__"):
+        raise TypeError(f"steps are inserted at an int index, not {type(index).__name__} "
+                        f"{index!r:.40}")
+    at = int(index.__index__())
+    return min(at, size) if at >= 0 else max(0, size + at)
+
+
 def insert(spec: ModelSpec, fns: Fns, index: int, items: Sequence[Any],
-           taken: Container[str]) -> Edit:
+           taken: Container[str], owner: object = None) -> Edit:
     """The model with ``module`` or ``(module, header)`` items added before step ``index``.
 
     Args:
@@ -117,6 +146,7 @@ def insert(spec: ModelSpec, fns: Fns, index: int, items: Sequence[Any],
         index: Where the new steps go (``len(spec.steps)``: at the end).
         items: The new steps, named by default.
         taken: Names a step must not have.
+        owner: The model being edited, which no new step may be or hold.
 
     Returns:
         The checked new model.
@@ -133,14 +163,15 @@ def insert(spec: ModelSpec, fns: Fns, index: int, items: Sequence[Any],
         (['module_1', 'module_0'], ELU(alpha=1.0))
     """
     used = {d.name for d in spec.steps}
-    made = make_steps([(None, item) for item in items], taken, start=index, used=used)
+    made = make_steps([(None, item) for item in items], taken, start=index, used=used,
+                      owner=owner)
     if made.fault is not None:
         raise made.fault
     return _put(spec, fns, index, 0, made.decls, made.fns)
 
 
 def append(spec: ModelSpec, tail: Tail, items: Sequence[Any],
-           taken: Container[str]) -> Appended | None:
+           taken: Container[str], owner: object = None) -> Appended | None:
     """Steps added at the end, checked against ``tail`` alone (no pass over the model).
 
     Args:
@@ -148,6 +179,7 @@ def append(spec: ModelSpec, tail: Tail, items: Sequence[Any],
         tail: Its tail (see :func:`tail_of`).
         items: The new ``module`` or ``(module, header)`` steps.
         taken: Names a step must not have.
+        owner: The model being edited, which no new step may be or hold.
 
     Returns:
         The new spec, steps and tail; ``None`` where a new step could leave others' results
@@ -165,7 +197,8 @@ def append(spec: ModelSpec, tail: Tail, items: Sequence[Any],
         ('h',)
     """
     start = len(spec.steps)
-    made = make_steps([(None, item) for item in items], taken, start=start, used=tail.names)
+    made = make_steps([(None, item) for item in items], taken, start=start, used=tail.names,
+                      owner=owner)
     for offset, (decl, fn) in enumerate(zip(made.decls, made.fns, strict=True)):
         header = decl.header or Header.passthrough(tail.last_outs)
         at = Location("step", start + offset, decl.name, "header")
@@ -184,7 +217,7 @@ def append(spec: ModelSpec, tail: Tail, items: Sequence[Any],
 
 
 def replace(spec: ModelSpec, fns: Fns, index: int, module: Callable[..., Any],
-            header: str | None, taken: Container[str]) -> Edit:
+            header: str | None, taken: Container[str], owner: object = None) -> Edit:
     """The model with ``module`` as step ``index``, under its name and (by default) header.
 
     Args:
@@ -194,13 +227,14 @@ def replace(spec: ModelSpec, fns: Fns, index: int, module: Callable[..., Any],
         module: The new module or function.
         header: A new header, or ``None`` to keep the step's own.
         taken: Names a step must not have.
+        owner: The model being edited, which the new child may not be or hold.
 
     Returns:
         The checked new model.
 
     Raises:
-        HeaderError: The new child cannot take the header's arguments, or the new header
-            does not fit.
+        HeaderError: The new child cannot take the header's arguments, the new header
+            does not fit, or the child is the model itself (or holds it).
 
     Example:
         >>> import torch
@@ -213,7 +247,7 @@ def replace(spec: ModelSpec, fns: Fns, index: int, module: Callable[..., Any],
     text = header if header is not None else old.text
     used = {d.name for d in spec.steps} - {old.name}
     made = make_steps([(old.name, module if text is None else (module, text))], taken,
-                      start=index, used=used)
+                      start=index, used=used, owner=owner)
     if made.fault is not None:
         raise made.fault
     return _put(spec, fns, index, 1, made.decls, made.fns)
@@ -249,7 +283,7 @@ def remove(spec: ModelSpec, fns: Fns, index: int) -> Edit:
         return _put(spec, fns, index, 1, [], [])
     except HeaderError as error:
         raise HeaderError(
-            f"cannot be removed: without it, {_lowered(error, index)}",
+            f"cannot be removed: {_without(error, index)}",
             text=error.text,
             span=error.span,
             hint=error.hint,
@@ -258,14 +292,15 @@ def remove(spec: ModelSpec, fns: Fns, index: int) -> Edit:
 
 
 def slice_model(spec: ModelSpec, plan: Plan, fns: Fns, idx: slice) -> Edit:
-    """A new model of consecutive steps: by index (step 1), or by names, inclusive.
+    """A new model of consecutive steps: a name end is kept (as pandas' ``.loc``), an index
+    end is not (as Python's slices), in any mix.
 
     Args:
         spec: The model's spec.
         plan: Its plan.
         fns: Its steps' callables.
-        idx: ``slice(1, 3)``, or ``slice('conv1', 'conv2')`` (names or indices, both ends
-            kept, as pandas' ``.loc``).
+        idx: ``slice(1, 3)`` (steps 1 and 2), ``slice('conv1', 'conv2')`` (both kept) or
+            ``slice('conv1', 3)`` (``conv1`` up to step 3, which is not kept).
 
     Returns:
         The checked new model; its inputs are what the steps read before writing.
@@ -281,16 +316,15 @@ def slice_model(spec: ModelSpec, plan: Plan, fns: Fns, idx: slice) -> Edit:
         >>> slice_model(spec, plan, fns, slice('module_1', None)).spec.inputs.names
         ('h',)
     """
-    if isinstance(idx.start, str) or isinstance(idx.stop, str):
-        if idx.step is not None:
-            raise ValueError("a slice by step names takes no stride")
-        names = [d.name for d in spec.steps]
-        start = 0 if idx.start is None else step_index(names, idx.start)
-        stop = len(names) if idx.stop is None else step_index(names, idx.stop) + 1
-    else:
-        start, stop, stride = idx.indices(len(plan.steps))
-        if stride != 1:
-            raise ValueError("a Sequential can only be sliced with step 1")
+    names = [d.name for d in spec.steps]
+    by_name = isinstance(idx.start, str) or isinstance(idx.stop, str)
+    if by_name and idx.step is not None:
+        raise ValueError("a slice by step names takes no stride")
+    first = step_index(names, idx.start) if isinstance(idx.start, str) else idx.start
+    end = step_index(names, idx.stop) + 1 if isinstance(idx.stop, str) else idx.stop
+    start, stop, stride = slice(first, end, idx.step).indices(len(names))
+    if stride != 1:
+        raise ValueError("a Sequential can only be sliced with step 1")
     steps = plan.steps[start:stop]
     if not steps:
         raise ValueError(f"slice {idx} of a {len(plan.steps)}-step model has no steps")
@@ -331,7 +365,7 @@ def submodel(spec: ModelSpec, plan: Plan, fns: Fns, outputs: str | Iterable[str]
     args, kept, decls = select(plan, wanted, given)
     if not kept:
         raise HeaderError(
-            f"Outputs {', '.join(wanted)!r} need no step: they are inputs already.",
+            f"Outputs {wanted.text!r} need no step: they are inputs already.",
             location=Location("outputs"),
         )
     return _derive(args, decls, [fns[s.index] for s in kept], wanted, spec.type_names)
@@ -339,20 +373,24 @@ def submodel(spec: ModelSpec, plan: Plan, fns: Fns, outputs: str | Iterable[str]
 
 def clone(spec: ModelSpec, fns: Fns, fn: Callable[[str, Any], Any],
           taken: Container[str]) -> Edit:
-    """A new model with the same headers and names, whose children are ``fn(name, child)``.
+    """A new model with the same names, whose children are ``fn(name, child)``.
+
+    ``fn`` returns the new child, or ``(child, header)`` to give the step a new header;
+    every other step keeps its own.
 
     Args:
         spec: The model's spec.
         fns: Its steps' callables.
-        fn: Called once per step with its name and child; returns the new child.
+        fn: Called once per step with its name and child; returns the new child, or the
+            child and its header.
         taken: Names a step must not have.
 
     Returns:
         The checked new model.
 
     Raises:
-        HeaderError: A new child is not a step (a class, say), or cannot take its step's
-            arguments.
+        HeaderError: A new child is not a step (a class, say), a new header is not valid,
+            or a child cannot take its step's arguments.
 
     Example:
         >>> import torch
@@ -360,12 +398,17 @@ def clone(spec: ModelSpec, fns: Fns, fn: Callable[[str, Any], Any],
         >>> spec, plan, fns = make_spec('x', [(torch.nn.ReLU(), 'x -> h')])
         >>> clone(spec, fns, lambda name, child: torch.nn.ELU(), ()).fns
         [ELU(alpha=1.0)]
+        >>> clone(spec, fns, lambda name, child: (child, 'x -> y'), ()).spec.steps[0].text
+        'x -> y'
     """
-    decls = spec.steps
-    new = [fn(d.name, child) for d, child in zip(decls, fns, strict=True)]
-    made = make_steps([(d.name, f) for d, f in zip(decls, new, strict=True)], taken)
-    # Headers as declared; the kind is the new child's (a function may become a module).
-    decls = tuple(d._replace(kind=m.kind) for d, m in zip(decls, made.decls, strict=True))
+    new = [fn(d.name, child) for d, child in zip(spec.steps, fns, strict=True)]
+    made = make_steps([(d.name, f) for d, f in zip(spec.steps, new, strict=True)], taken)
+    if made.fault is not None:
+        raise made.fault
+    # A returned header replaces the step's; else the header as declared, with the new
+    # child's kind (a function may become a module).
+    decls = [made_decl if made_decl.text is not None else decl._replace(kind=made_decl.kind)
+             for decl, made_decl in zip(spec.steps, made.decls, strict=True)]
     return _derive(spec.inputs, decls, made.fns, spec.outputs, spec.type_names)
 
 
@@ -398,14 +441,14 @@ def _keeps_all_alive(tail: Tail, header: Header, outputs: tuple[str, ...] | None
     return bool(written) and all(o in header.reads or o not in tail.defined for o in written)
 
 
-def _lowered(error: HeaderError, removed: int) -> str:
-    """An error about a model without step ``removed``, numbered as in the model with it."""
-    where = error.where
+def _without(error: HeaderError, removed: int) -> str:
+    """What fails in the model without step ``removed``, its steps numbered as in the model
+    with it; decided from the error's location, never from its text."""
     at = error.location
-    if at is not None and at.label is not None and at.index is not None:
-        where = step_label(at.index + (at.index >= removed), at.name)
-    head = f"{where} {error.reason}" if where else error.reason
-    return head[:1].lower() + head[1:]
+    if at is not None and at.part == "step" and at.index is not None:
+        label = step_label(at.index + (at.index >= removed), at.name)
+        return f"without it, {label} {error.reason}"
+    return f"the model's {at.part if at is not None else 'steps'} need it. {error.reason}"
 
 
 def _names_of(names: str | Iterable[str]) -> tuple[str, ...]:
