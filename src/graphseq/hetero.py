@@ -107,6 +107,8 @@ class Call:
 
 
 def _slot(slot: Slot, value: Any, key: Key) -> Any:
+    if not slot.levels:  # a literal argument: the same constant for every type
+        return value
     if not slot.pack:
         return _pick(value, slot.levels[0], key)
     items = [_pick(v, level, key) for v, level in zip(value, slot.levels, strict=True)]

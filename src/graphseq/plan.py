@@ -107,6 +107,28 @@ class Plan:
     dead: tuple[int, ...] = ()
     key: Hashable = None
 
+    def producer(self, name: str, before: int | None = None) -> int:
+        """The index of the last step before ``before`` that writes ``name``, or ``INPUT``.
+
+        Args:
+            name: A value name.
+            before: A step index; by default after the last step.
+
+        Returns:
+            A step index, or ``INPUT`` (-1) for a model input.
+
+        Example:
+            >>> import graphseq, torch
+            >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
+            >>> model.plan.producer('y'), model.plan.producer('x')
+            (0, -1)
+        """
+        stop = len(self.steps) if before is None else before
+        for step in reversed(self.steps[:stop]):
+            if name in step.header.outs:
+                return step.index
+        return INPUT
+
     def __reduce__(self) -> tuple[Any, ...]:
         fields = (self.inputs, self.signature, self.steps, self.outputs, self.explicit_outputs)
         return (_unpickle_plan, (*fields, pickle_names(self.type_names),

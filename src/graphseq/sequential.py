@@ -332,9 +332,9 @@ class Sequential(torch.nn.Module):
             return self._child(self._names()[self._index(idx)])
 
     def _slice(self, idx: slice) -> Sequential:
-        return self._derived(surgery.slice_model(*self._version(), idx))
+        return self._derived(surgery.slice_model(*self._records(), idx))
 
-    def _version(self) -> tuple[ModelSpec, Plan, list[Callable[..., Any]]]:
+    def _records(self) -> tuple[ModelSpec, Plan, list[Callable[..., Any]]]:
         """One version's spec, plan and step callables, read together: an edit in another
         thread waits (derived models pair each step with its own child)."""
         with self._lock:
@@ -785,7 +785,7 @@ class Sequential(torch.nn.Module):
             >>> model.submodel('h').plan.outputs, model.submodel('y', inputs='h').plan.inputs.names
             (('h',), ('h',))
         """
-        return self._derived(surgery.submodel(*self._version(), outputs, inputs))
+        return self._derived(surgery.submodel(*self._records(), outputs, inputs))
 
     def clone(self, fn: Callable[[str, Any], Any]) -> Sequential:
         """A new model with the same headers and names, whose children are ``fn(name, child)``.
@@ -809,7 +809,7 @@ class Sequential(torch.nn.Module):
             >>> elu[1], elu[0] is model[0]
             (ELU(alpha=1.0), True)
         """
-        spec, _, fns = self._version()
+        spec, _, fns = self._records()
         return self._derived(surgery.clone(spec, fns, fn, _taken(type(self))))
 
 

@@ -336,7 +336,7 @@ def run(model: Sequential, args: tuple[Any, ...], nodes: Any, edges: Any) -> Any
         keywords = {}
         for arg, cuts in zip(step.header.args, facts.cuts, strict=True):
             values = [_value(env[c.name], c, node_drop, edge_drop) for c in cuts]
-            value: Any = values[0]
+            value: Any = arg.value if arg.literal is not None else values[0]  # a constant
             if arg.pack:
                 value = tuple(values) if arg.pack == "tuple" else values
             if arg.keyword is None:

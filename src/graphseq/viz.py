@@ -83,6 +83,8 @@ def _graph(plan: Plan, children: Children, shapes: Shapes) -> tuple[list[_Node],
         nodes.append(_Node(node, "step", f"{step.index}: {step.name}", detail))
         source = dict(zip(step.header.reads, step.sources, strict=True))
         for j, arg in enumerate(step.header.args):
+            if arg.literal is not None:  # a constant: no dataflow
+                continue
             if arg.pack:
                 pack = f"p{step.index}_{j}"
                 nodes.append(_Node(pack, "pack", str(arg)))
