@@ -113,7 +113,10 @@ def _fewest(
 
 
 def _shapes(module: torch.nn.Module) -> list[tuple[str, Any, Any]]:
-    return [(k, getattr(v, "shape", None), v.dtype) for k, v in module.state_dict().items()]
+    return [
+        (k, None if torch.nn.parameter.is_lazy(v) else v.shape, v.dtype)
+        for k, v in module.state_dict(keep_vars=True).items()
+    ]
 
 
 def _tuples(module: torch.nn.Module, signature: inspect.Signature) -> list[str]:
@@ -162,6 +165,10 @@ def _argument(module: torch.nn.Module, name: str, param: inspect.Parameter) -> A
         return value is not None  # bias=True is kept as a parameter, bias=False as None
     if isinstance(value, torch.Size):
         value = list(value)
+    if not _plain(value) and default is not param.empty and _plain(default):
+        # The attribute is what the argument made (act='relu' kept as ReLU()): try the
+        # default; the rebuilt module is compared module by module, so a wrong try is refused.
+        return _as_data(default)
     if not _plain(value):
         what = "a module" if isinstance(value, torch.nn.Module) else type(value).__name__
         raise Unrecoverable(
@@ -207,6 +214,11 @@ def _verify(
     for path, mine, theirs in _attribute_pairs(module, candidate):
         if not _same(mine, theirs):
             found = "missing" if theirs is _MISSING else show(theirs, 40)
+            if path.endswith("(its class)"):
+                raise Unrecoverable(
+                    f"rebuilt, its {path[:-12] or 'module'} is a {theirs}, not a {mine}: the "
+                    "argument that chose it is not kept in a form a config can hold"
+                )
             raise Unrecoverable(
                 f"rebuilt, its attribute {path} is {found}, not {show(mine, 40)}; it is set "
                 "from no argument of that name"
@@ -233,6 +245,9 @@ def _attribute_pairs(a: torch.nn.Module, b: torch.nn.Module) -> Iterator[tuple[s
     pairs = zip(a.named_modules(remove_duplicate=False), b.named_modules(remove_duplicate=False),
                 strict=False)
     for (path, mine), (_, theirs) in pairs:
+        if type(mine) is not type(theirs):
+            yield f"{path} (its class)", type(mine).__name__, type(theirs).__name__
+            continue
         for key, value in vars(mine).items():
             if key.startswith("_") or key == "training" or not _plain(value):
                 continue
@@ -289,7 +304,8 @@ def _probes(module: torch.nn.Module) -> Iterator[Callable[[], tuple[Any, ...]]]:
     sizes: list[int] = []
     for part in module.modules():  # the layer's own sizes first, then its children's
         for key in ("in_channels", "in_features", "num_features", "embed_dim", "d_model",
-                    "input_size", "in1_features", "channels", "hidden_channels"):
+                    "input_size", "in1_features", "channels", "hidden_channels",
+                    "num_channels"):
             value = getattr(part, key, None)
             if isinstance(value, tuple | list) and value and isinstance(value[0], int):
                 value = value[0]
@@ -303,9 +319,12 @@ def _probes(module: torch.nn.Module) -> Iterator[Callable[[], tuple[Any, ...]]]:
     num_embeddings = getattr(module, "num_embeddings", None)
     if isinstance(num_embeddings, int):
         yield lambda: (torch.arange(5) % num_embeddings,) * count
+    dense = "adj" in [p.name for p in params]
     for size in dict.fromkeys(sizes):
         if graph:
             yield partial(_graph_probe, module, size, params)
+        if dense:  # PyG's dense layers: x [batch, nodes, channels], adj [batch, nodes, nodes]
+            yield partial(_dense_probe, size, params)
         if trailing:
             yield partial(_repeat, (3, *trailing), count)
         for rank in ((5, size), (2, size, 6), (2, size, 6, 6), (2, size, 4, 4, 4), (2, 3, size)):
@@ -315,6 +334,12 @@ def _probes(module: torch.nn.Module) -> Iterator[Callable[[], tuple[Any, ...]]]:
 def _repeat(shape: tuple[int, ...], count: int) -> tuple[torch.Tensor, ...]:
     """One random tensor, passed as each of ``count`` inputs."""
     return (torch.randn(*shape),) * count
+
+
+def _dense_probe(size: int, params: list[inspect.Parameter]) -> tuple[Any, ...]:
+    x = torch.randn(2, _PROBE_NODES, size)
+    adj = (torch.rand(2, _PROBE_NODES, _PROBE_NODES) > 0.5).float()
+    return tuple(adj if p.name == "adj" else x for p in params)
 
 
 def _graph_probe(module: Any, size: int, params: list[inspect.Parameter]) -> tuple[Any, ...]:

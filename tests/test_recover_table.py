@@ -1,0 +1,78 @@
+"""The coverage table of to_config() for hand-built layers in docs/configs.md is true.
+
+Its totals must agree with its rows, every registered torch.nn and torch_geometric.nn class
+must have a row, and a sample of rows (every eighth, so about forty classes: re-measuring all
+takes minutes) is measured again and must give the published cells.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "configs.md"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("recover_table",
+                                                  ROOT / "docs" / "tools" / "recover_table.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["recover_table"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOL = _tool()
+
+
+def published() -> list:
+    text = PAGE.read_text(encoding="utf-8")
+    table = text[text.index(TOOL.START) + len(TOOL.START): text.index(TOOL.END)]
+    found = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[1] in ("torch.nn", "torch_geometric.nn"):
+            variants = [] if cells[3] == "-" else [
+                tuple(part.split(": ", 1)) for part in re.split(r"; (?=`)", cells[3])
+            ]
+            found.append(TOOL.Row(cells[0], cells[1], cells[2],
+                                  [(k.strip("`"), v) for k, v in variants]))
+    return found
+
+
+ROWS = published()
+CLASSES = dict(TOOL.classes())
+
+
+def test_every_registered_class_has_a_row() -> None:
+    assert [row.name for row in ROWS] == list(CLASSES)
+    assert len(ROWS) > 250
+
+
+def test_the_totals_agree_with_the_rows() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    table = text[text.index(TOOL.START): text.index(TOOL.END)]
+    counts = TOOL.shares(ROWS)
+    for source in ("torch.nn", "torch_geometric.nn", "all"):
+        built, total = counts[f"{source} classes"]
+        good, constructed = counts[f"{source} default"]
+        assert f"| {source} | {built} of {total} | {good} of {constructed} (" in table
+    assert re.search(r"Measured with Python [\d.]+, torch [\w.+]+, torch_geometric", table)
+    assert counts["all default"][0] >= 150  # the claim in the docs: most layers round-trip
+
+
+@pytest.mark.parametrize("row", ROWS[::8], ids=lambda row: row.name)
+def test_a_sample_of_rows_measures_as_published(row) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        measured = TOOL.measure(row.name, CLASSES[row.name])
+    assert measured.default == row.default
+    assert [(k, cell) for k, cell in measured.variants] == row.variants
