@@ -149,15 +149,32 @@ def test_every_mistake_in_the_header_page_raises_a_header_error():
 
 def test_modules_import_each_other_in_one_direction():
     graphseq_docs = _hooks()
-    graph = graphseq_docs.import_graph()  # raises ValueError on a cycle
-    stages = set(graphseq_docs.PIPELINE)
-    assert stages <= set(graph), "every stage is a module"
+    graphseq_docs.import_graph()  # raises ValueError on a cycle
+    graph = graphseq_docs.import_graph(on_use=True)  # imports in functions count too
+    stages, model = set(graphseq_docs.PIPELINE), graphseq_docs.MODEL
+    fronts = set(graphseq_docs.FRONTS) | {"graphseq"}
+    assert stages | {model} | fronts - {"graphseq"} <= set(graph), "every layer is a module"
     for module, deps in graph.items():
         if module in stages:
-            tools = set(deps) - stages
-            assert tools <= ({"trim"} if module == "codegen" else set()), (module, tools)
-        else:
-            assert "sequential" not in deps, f"{module} imports sequential when it loads"
+            assert set(deps) <= stages, f"stage {module} imports {set(deps) - stages}"
+        elif module == model:
+            assert not set(deps) & fronts, f"{module} imports {set(deps) & fronts}"
+        elif module not in fronts and module != "config":  # a tool (config: re-exports)
+            above = set(deps) & (fronts | {model})
+            assert not above, f"tool {module} imports {above}"
+
+
+def test_the_on_use_graph_counts_imports_in_functions_and_subpackage_files():
+    import ast
+
+    graphseq_docs = _hooks()
+    tree = ast.parse("from . import plan\nif TYPE_CHECKING:\n    from .spec import y\n"
+                     "def f():\n    from .codegen import z\n    from .config.write import w\n")
+    assert graphseq_docs._imports(tree, "m") == {"plan", "codegen", "config.write"}
+    sub = ast.parse("from .records import a\nfrom ..errors import b\n"
+                    "def f():\n    from ..sequential import c\n")
+    assert graphseq_docs._imports(sub, "config.make", level=2, package="config") == {
+        "config.records", "errors", "sequential"}
 
 
 def test_parsing_and_plan_load_without_torch():

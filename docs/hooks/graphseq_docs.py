@@ -343,29 +343,49 @@ def header_errors() -> str:
 # Layout -------------------------------------------------------------------------------------
 
 PIPELINE = ("errors", "cache", "labels", "reading", "parsing", "signature", "binding", "plan",
-            "spec", "analysis", "codegen", "surgery", "sequential")
-"""The stages, upstream first; every other module is a tool on top of them."""
+            "spec", "analysis", "trim", "codegen", "surgery")
+"""The stages, upstream first (``trim`` is codegen's trimming variant)."""
+
+MODEL = "sequential"
+"""The ``nn.Module``: above the stages and the tools, whose functions its methods call."""
+
+FRONTS = ("cli", "export_cli", "saving", "config.make")
+"""Front ends: they make models (from configs, saved files, the command line)."""
 
 
 def _load_time_imports(tree: ast.Module, name: str, level: int = 1) -> set[str]:
     """The graphseq modules that running ``tree``'s top level imports (not function bodies,
     not ``if TYPE_CHECKING:`` blocks). ``level`` is how many dots name the package's top
     (2 in a file of a subpackage such as ``config/``, whose own files are left out)."""
+    return _imports(tree, name, level, on_use=False)
+
+
+def _imports(tree: ast.Module, name: str, level: int = 1, on_use: bool = True,
+             package: str = "") -> set[str]:
+    """The graphseq modules ``tree`` imports; ``on_use`` adds those imported in functions.
+
+    With ``package`` (the subpackage a file is in), its sibling files count as modules of
+    their own, named ``package.file``.
+    """
     found: set[str] = set()
     pending: list[ast.stmt] = list(tree.body)
     while pending:
         node = pending.pop()
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not on_use:
             continue
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             pending += node.orelse
             continue
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level == level and not base:  # from . import x
+            if package and node.level == 1:  # a sibling in the same subpackage
+                found.update(f"{package}.{a.name}" for a in node.names) if not base \
+                    else found.add(f"{package}.{base.split('.')[0]}")
+            elif node.level == level and not base:  # from . import x
                 found.update(alias.name for alias in node.names)
             elif node.level == level:
-                found.add(base.split(".")[0])
+                found.add(".".join(base.split(".")[:2]) if package or on_use else
+                          base.split(".")[0])
             elif base.startswith("graphseq."):
                 found.add(base.split(".")[1])
         elif isinstance(node, ast.Import):
@@ -378,10 +398,18 @@ def _load_time_imports(tree: ast.Module, name: str, level: int = 1) -> set[str]:
     return found
 
 
-def import_graph() -> dict[str, list[str]]:
+def import_graph(on_use: bool = False) -> dict[str, list[str]]:
     """For each module of the package, the package's modules it imports when it is loaded.
 
     Imports inside functions are left out: they run on use, after every module has loaded.
+    With ``on_use``, they are counted too, and each file of a subpackage is a module of its
+    own (``config.make``); a subpackage's ``__init__`` is then the module ``config``.
+
+    Args:
+        on_use: Count imports in function bodies, file by file.
+
+    Returns:
+        Each module's imports, sorted.
 
     Raises:
         ValueError: The graph has a cycle (named in the message).
@@ -394,13 +422,17 @@ def import_graph() -> dict[str, list[str]]:
         if path.stem.startswith("__"):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        graph[path.stem] = _load_time_imports(tree, path.stem)
-    for package in sorted(src.glob("*/__init__.py")):  # a subpackage is one node: config
+        graph[path.stem] = _imports(tree, path.stem, on_use=on_use)
+    for package in sorted(src.glob("*/__init__.py")):  # a subpackage: config
         name = package.parent.name
         graph[name] = set()
         for path in sorted(package.parent.glob("*.py")):
             tree = ast.parse(path.read_text(encoding="utf-8"))
-            graph[name] |= _load_time_imports(tree, name, level=2)
+            if not on_use:
+                graph[name] |= _load_time_imports(tree, name, level=2)
+                continue
+            module = name if path.stem == "__init__" else f"{name}.{path.stem}"
+            graph[module] = _imports(tree, module, level=2, package=name)
     modules = set(graph)
     for module, deps in graph.items():  # ``from . import __version__`` loads the package
         graph[module] = {d if d in modules else "graphseq" for d in deps}
@@ -432,7 +464,10 @@ def layout_table() -> str:
 
     src = Path(graphseq.__file__).parent
     graph = import_graph()
-    order = [m for m in PIPELINE if m in graph] + sorted(m for m in graph if m not in PIPELINE)
+    later = (*PIPELINE, MODEL, *FRONTS)
+    order = ([m for m in PIPELINE if m in graph]
+             + sorted(m for m in graph if m not in later) + [MODEL]
+             + [m for m in FRONTS if m in graph])
     rows = ["| module | what it is | imports when loaded |", "|---|---|---|"]
     for module in order:
         path = src / module / "__init__.py" if (src / module).is_dir() else src / f"{module}.py"
@@ -442,7 +477,8 @@ def layout_table() -> str:
         summary = summary.replace("|", "\\|")
         deps = ", ".join(f"`{d}`" for d in graph[module]) or "nothing"
         deps = deps.replace("`graphseq`", "the package (`graphseq`)")
-        kind = "stage" if module in PIPELINE else "tool"
+        kind = ("stage" if module in PIPELINE else "model" if module == MODEL
+                else "front end" if module in FRONTS else "tool")
         shown = f"{module}/" if (src / module).is_dir() else f"{module}.py"
         rows.append(f"| `{shown}` ({kind}) | {summary} | {deps} |")
     return "\n".join(rows)

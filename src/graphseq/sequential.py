@@ -497,7 +497,7 @@ class Sequential(torch.nn.Module):
         Raises:
             ValueError: A step was not made from the registry, so it cannot be described.
         """
-        from .config import to_config
+        from .config.write import to_config
 
         return to_config(self)
 
