@@ -22,7 +22,7 @@ from torch_geometric.nn import (
 )
 
 from graphseq import Sequential
-from graphseq.trim import TrimError, analysis, explain, mark, set_kinds
+from graphseq.trim import TrimError, analysis, explain, mark, set_kinds, trimmed_code
 from hop_batches import HopBatch, random_batch, random_graph, sample
 
 NODES = "num_sampled_nodes_per_hop"
@@ -391,6 +391,24 @@ def test_trimmed_and_untrimmed_failures_are_the_same(batch: HopBatch) -> None:
     plain = failure(lambda: model(batch.x, batch.edge_index))
     assert plain[0] is ValueError and "too many values to unpack" in plain[1]
     assert failure(lambda: model(batch.x, batch.edge_index, **counts(batch))) == plain
+    with pytest.raises(ValueError) as info:  # the traceback ends in the generated line
+        model(batch.x, batch.edge_index, **counts(batch))
+    frames = [entry.frame.code.raw.co_filename for entry in info.traceback]
+    assert frames[-1].startswith("<graphseq.Sequential-")
+    assert not any(f.endswith("graphseq/trim.py") for f in frames)
+    assert str(info.traceback[-1].statement).strip() == "a, b = functions['module_0'](x)"
+
+
+def test_the_trimmed_forward_is_generated_code_users_can_read(batch: HopBatch) -> None:
+    model = sage_chain()
+    assert "cut_node" not in model.code and "trim_run(self, (x, edge_index)" in model.code
+    code = trimmed_code(model)
+    assert "x = modules['module_4'](cut_node(x, nodes, 2, 1), " in code
+    assert "cut_index(edge_index, edges, nodes, 2, 0))" in code
+    pooled = Sequential("x, edge_index", [(SAGEConv(8, 8), "x, edge_index -> x"),
+                                          (lambda x: x.sum(0), "x -> g")])
+    with pytest.raises(TrimError, match=r"step 1 \('module_1'\) reads 'x' after trimming"):
+        trimmed_code(pooled)
 
 
 def test_trimming_survives_pickling_copies_and_edits(batch: HopBatch) -> None:

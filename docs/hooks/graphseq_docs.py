@@ -343,8 +343,8 @@ def header_errors() -> str:
 # Layout -------------------------------------------------------------------------------------
 
 PIPELINE = ("errors", "cache", "labels", "reading", "parsing", "signature", "binding", "plan",
-            "spec", "analysis", "trim", "codegen", "surgery")
-"""The stages, upstream first (``trim`` is codegen's trimming variant)."""
+            "spec", "analysis", "cuts", "codegen", "surgery")
+"""The stages, upstream first."""
 
 MODEL = "sequential"
 """The ``nn.Module``: above the stages and the tools, whose functions its methods call."""

@@ -35,19 +35,43 @@ from .binding import params_of
 from .cache import SizedCache
 from .plan import Plan
 
-__all__ = ["KINDS", "KINDS_KEY", "LAYERS", "REFUSED", "ROLES", "ROWWISE", "Analysis", "Cut",
-           "Fact", "Kind", "Mark", "Role", "StepFacts", "TrimError", "analyze", "fact",
-           "fold_name", "mark"]
+__all__ = ["EDGES", "KINDS", "KINDS_KEY", "LAYERS", "NODES", "REFUSED", "ROLES", "ROWWISE",
+           "Analysis", "Cut", "Fact", "Kind", "Mark", "Role", "StepFacts", "TrimError",
+           "analyze", "fact", "fold_name", "mark", "trimmable"]
 
 Role = Literal["layer", "rowwise", "reduce", "opaque"]
 Kind = Literal["node", "edge", "edge_index", "other"]
 ROLES: tuple[Role, ...] = ("layer", "rowwise", "reduce", "opaque")
 KINDS: tuple[Kind, ...] = ("node", "edge", "edge_index", "other")
 
+NODES = "num_sampled_nodes_per_hop"  # the trimming keywords of every forward
+EDGES = "num_sampled_edges_per_hop"
 MARK_KEY = "graphseq.mark"  # a child's Mark, in its __dict__ (no attribute name has a '.')
 KINDS_KEY = "graphseq.kinds"  # a model's kinds, in its __dict__ (no step name has a '.')
 
 T = TypeVar("T")
+
+
+def trimmable(plan: Any) -> bool:
+    """Whether the eager forward of ``plan`` (or of a spec) takes the two trimming keywords.
+
+    It does unless the model already has inputs of those names (then they are its own).
+
+    Args:
+        plan: A model's plan or spec (anything with ``inputs.names``).
+
+    Returns:
+        ``True`` when the forward gets ``num_sampled_nodes_per_hop`` and
+        ``num_sampled_edges_per_hop``.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> trimmable(Sequential("x", [(torch.nn.ReLU(), "x -> x")]).plan)
+        True
+    """
+    names = plan.inputs.names
+    return NODES not in names and EDGES not in names
 
 
 class TrimError(ValueError):

@@ -8,7 +8,11 @@ from one plan with it:
   an edit installs a new forward with a new dict), and each value is freed after its last use;
 * ``script``, plain ``self.name(...)`` calls, the subset TorchScript compiles;
 * ``summary``, the eager body with ``children`` passed in and a ``record(index, *outs)`` call
-  after each step, which :mod:`graphseq.summary` runs to describe every value.
+  after each step, which :mod:`graphseq.summary` runs to describe every value;
+* ``trimmed``, the eager body for a call with per-hop counts: the counts checked first
+  (:mod:`graphseq.cuts`), then each read that the analysis's cut table cuts wrapped in its cut.
+  It is made on the first trimmed call of each analysis (cached by plan key and cut table), and
+  the eager forward's first lines hand such calls to it; see :func:`trim_branch`.
 
 No variant has a ``try``: torch.compile cannot resume after a child's graph break inside one,
 so a ``try`` in ``forward`` would leave everything after the first break uncompiled. The note
@@ -34,18 +38,17 @@ import math
 import types
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .analysis import EDGES, KINDS_KEY, NODES, Analysis, Cut, TrimError, analyze, trimmable
 from .cache import SizedCache
 from .plan import Plan, Step
-from .trim import EDGES, NODES, trim_branch, trimmable  # trimming (issue 10)
-from .trim import run as trim_run  # trimming (issue 10)
 
 if TYPE_CHECKING:
     from .spec import ModelSpec
 
-Variant = Literal["eager", "script", "summary"]
+Variant = Literal["eager", "script", "summary", "trimmed"]
 
 _counter = itertools.count()
 
@@ -64,6 +67,9 @@ class Code:
     factory: str = ""  # ``def make(helpers):`` around the forward: what is compiled
     helpers: tuple[str, ...] = ()  # the roles the factory takes, in order
     lines: tuple[str, ...] = ()  # ``factory`` as linecache holds it
+    plan: Any = None  # the plan it was generated from (the trimmed variant is made from it)
+    # The trimmed forwards made for this code's (eager) forward: filename -> line_to_step.
+    trimmed: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
 _BUILTINS = frozenset(dir(builtins))
@@ -136,12 +142,14 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
-def call_line(step: Step, target: str) -> str:
+def call_line(step: Step, target: str, read: Callable[[int, int], str] | None = None) -> str:
     """The one definition of how a step is called: ``outs = target(args)``.
 
     Args:
         step: A plan step.
         target: Source for the callable, such as ``modules['conv1']``.
+        read: Source for the ``j``-th name of the ``i``-th argument, ``read(i, j)``; by default
+            the name itself.
 
     Returns:
         One line of source.
@@ -152,9 +160,26 @@ def call_line(step: Step, target: str) -> str:
         >>> call_line(model.plan.steps[0], 'f')
         'y = f([x, x])'
     """
-    args = ", ".join(str(a) for a in step.header.args)
+    if read is None:
+        args = ", ".join(str(a) for a in step.header.args)
+    else:
+        args = ", ".join(_arg(a, [read(i, j) for j in range(len(a.names))])
+                         for i, a in enumerate(step.header.args))
     outs = ", ".join(step.header.outs)
     return f"{outs} = {target}({args})"
+
+
+def _arg(arg: Any, values: list[str]) -> str:
+    """An argument as :class:`~graphseq.parsing.Arg` writes itself, with ``values`` for names."""
+    if arg.literal is not None:
+        value = arg.literal
+    elif arg.pack == "list":
+        value = f"[{', '.join(values)}]"
+    elif arg.pack == "tuple":
+        value = f"({values[0]},)" if len(values) == 1 else f"({', '.join(values)})"
+    else:
+        value = values[0]
+    return f"{arg.keyword}={value}" if arg.keyword else value
 
 
 def target(step: Step, variant: Variant, names: Mapping[str, str]) -> str:
@@ -182,12 +207,14 @@ def target(step: Step, variant: Variant, names: Mapping[str, str]) -> str:
     return f"{names[role]}[{step.name!r}]"
 
 
-def generate(plan: Plan, variant: Variant = "eager") -> Code:
+def generate(plan: Plan, variant: Variant = "eager", found: Analysis | None = None) -> Code:
     """Write the source of ``plan`` as ``variant`` (cached for plans of equal key).
 
     Args:
         plan: The model's plan.
-        variant: ``"eager"`` (the model's forward), ``"script"`` or ``"summary"``.
+        variant: ``"eager"`` (the model's forward), ``"script"``, ``"summary"`` or
+            ``"trimmed"``.
+        found: For ``"trimmed"``: the analysis whose cut table it follows.
 
     Returns:
         The :class:`Code`; :func:`compile_forward` makes it a function.
@@ -200,7 +227,7 @@ def generate(plan: Plan, variant: Variant = "eager") -> Code:
             y = self.module_0(x)
             return y
     """
-    text = _text(plan, variant)
+    text = _text(plan, variant, found)
     # Not "<...>": linecache.lazycache skips such names, and it is what refills a cleared cache.
     filename = f"<graphseq.Sequential-{next(_counter)}>.forward"
     namespace: dict[str, Any] = dict(plan.type_names)
@@ -214,7 +241,7 @@ def generate(plan: Plan, variant: Variant = "eager") -> Code:
         if p.default is not inspect.Parameter.empty
     )
     return Code(text.source, filename, namespace, text.line_to_step, annotations, defaults,
-                text.names, text.factory, text.helpers, text.lines)
+                text.names, text.factory, text.helpers, text.lines, plan)
 
 
 def helper_values(code: Code) -> dict[str, Any]:
@@ -230,11 +257,13 @@ def helper_values(code: Code) -> dict[str, Any]:
         >>> import graphseq, torch
         >>> model = graphseq.Sequential('x', [(torch.nn.ReLU(), 'x -> y')])
         >>> sorted(helper_values(generate(model.plan)))
-        ['trim']
+        []
     """
     values: dict[str, Any] = {}
-    if "trim" in code.names:  # trimming (issue 10)
-        values["trim"] = trim_run
+    if "cut_node" in code.names:  # the trimmed variant's cuts
+        from . import cuts
+
+        values.update(cut_node=cuts.cut_node, cut_edge=cuts.cut_edge, cut_index=cuts.cut_index)
     return values
 
 
@@ -251,18 +280,18 @@ class _Text:
 _TEXTS: SizedCache[_Text] = SizedCache(max_weight=8_000_000)  # weight: characters of source
 
 
-def _text(plan: Plan, variant: Variant) -> _Text:
+def _text(plan: Plan, variant: Variant, found: Analysis | None = None) -> _Text:
     if plan.key is None:
-        return _write(plan, variant)
-    key = (plan.key, variant)
+        return _write(plan, variant, found)
+    key = (plan.key, variant, found.table if found is not None else None)
     hit = _TEXTS.get(key)
     if hit is None:
-        hit = _write(plan, variant)
+        hit = _write(plan, variant, found)
         _TEXTS.put(key, hit, len(hit.source) + 200)
     return hit
 
 
-def _write(plan: Plan, variant: Variant) -> _Text:
+def _write(plan: Plan, variant: Variant, found: Analysis | None = None) -> _Text:
     fresh = _Namespace(_value_names(plan) | set(plan.type_names)).fresh
     names: dict[str, str] = {}
     first = ["self"]
@@ -270,34 +299,166 @@ def _write(plan: Plan, variant: Variant) -> _Text:
         names["children"] = fresh("children")
         names["record"] = fresh("record")
         first = [names["children"], names["record"]]
-    if variant == "eager":
+    if variant in ("eager", "trimmed"):
         names["modules"] = fresh("modules")
         names["functions"] = fresh("functions")
-    trim = variant == "eager" and trimmable(plan)  # trimming (issue 10)
+    trim = variant == "eager" and trimmable(plan)
     if trim:
         names["trim"] = fresh("trim_run")
-    helpers = tuple(
-        r for r in ("modules", "functions", "trim") if r in names
-    )
-    lines = [signature_line(plan, first, keywords=(NODES, EDGES) if trim else ())]
-    if trim:  # trimming (issue 10)
+    if variant == "trimmed":
+        for role in ("counts", "cut_node", "cut_edge", "cut_index", "nodes", "edges"):
+            names[role] = fresh(role)
+    helpers = tuple(r for r in ("modules", "functions", "trim", "counts", "cut_node", "cut_edge",
+                                "cut_index") if r in names)
+    keywords = (NODES, EDGES) if trim or variant == "trimmed" else ()
+    lines = [signature_line(plan, first, keywords=keywords)]
+    if trim:
         lines += trim_branch(plan, names["trim"])
+    cut = _cutter(names) if variant == "trimmed" else None
+    if variant == "trimmed":
+        inputs = "".join(f", {n}" for n in plan.inputs.names)
+        lines.append(f"    {names['nodes']}, {names['edges']} = {names['counts']}({NODES}, "
+                     f"{EDGES}{inputs})")
     line_to_step: dict[int, int] = {}
     indent = "    "
     for step in plan.steps:
-        lines.append(indent + call_line(step, target(step, variant, names)))
+        read = None
+        if cut is not None:
+            assert found is not None
+            cuts = found.steps[step.index].cuts
+            read = lambda i, j, cuts=cuts: cut(cuts[i][j])  # noqa: E731
+        lines.append(indent + call_line(step, target(step, variant, names), read))
         line_to_step[len(lines) + 1] = step.index  # + 1: the factory's def line
         if variant == "summary":
             lines.append(indent + f"{names['record']}({step.index}, {', '.join(step.header.outs)})")
         if variant != "script" and step.release:
             lines.append(indent + f"del {', '.join(step.release)}")
-    lines.append(indent + f"return {', '.join(plan.outputs)}")
+    returned = list(plan.outputs)
+    if cut is not None:
+        assert found is not None
+        returned = [cut(c) for c in found.outputs]
+    lines.append(indent + f"return {', '.join(returned)}")
     factory = [f"def make({', '.join(names[r] for r in helpers)}):"]
     factory += ["    " + line for line in lines]
     factory.append("    return forward")
     made = "\n".join(factory) + "\n"
     return _Text("\n".join(lines) + "\n", line_to_step, names, made, helpers,
                  tuple(made.splitlines(True)))
+
+
+def _cutter(names: Mapping[str, str]) -> Callable[[Cut], str]:
+    """Source for a read as the cut table cuts it: the name, or the name in its cut."""
+    def cut(c: Cut) -> str:
+        where = f"{c.level}, {c.rows})"
+        if c.kind is None:
+            return c.name
+        if c.kind == "node":
+            return f"{names['cut_node']}({c.name}, {names['nodes']}, {where}"
+        if c.kind == "edge":
+            return f"{names['cut_edge']}({c.name}, {names['edges']}, {where}"
+        return f"{names['cut_index']}({c.name}, {names['edges']}, {names['nodes']}, {where}"
+    return cut
+
+
+def trim_branch(plan: Plan, runner: str) -> list[str]:
+    """The lines that open the eager forward: hand a call with counts to the trimmed one.
+
+    Args:
+        plan: A model's plan.
+        runner: A local name that no value of the plan uses.
+
+    Returns:
+        The lines, indented for the body of ``forward``.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> plan = Sequential("x", [(torch.nn.ReLU(), "x -> x")]).plan
+        >>> print(trim_branch(plan, "trimmed")[0])
+            if num_sampled_nodes_per_hop is not None or num_sampled_edges_per_hop is not None:
+
+    A call without the keywords pays two ``is not None`` tests. Under ``torch.fx`` tracing the
+    keywords are proxies, which are not ``None``: the runner then traces the untrimmed body.
+    """
+    names = plan.inputs.names
+    args = f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
+    return [
+        f"    if {NODES} is not None or {EDGES} is not None:",
+        # ``runner`` is bound in the forward's closure (see :func:`trimmed_runner`).
+        f"        return {runner}(self, {args}, {NODES}, {EDGES})",
+    ]
+
+
+def trimmed_runner(code: Code, modules: Mapping[str, Any], functions: Mapping[str, Any]
+                   ) -> tuple[Callable[..., Any], Callable[[Callable[..., Any]], None]]:
+    """What the eager forward's trimming branch calls, and how to give it that forward.
+
+    The runner analyses the plan with its children and the model's kinds on each call
+    (:func:`graphseq.analysis.analyze` is cached, and follows marks and training modes), and
+    runs the ``trimmed`` variant made for that analysis: generated and compiled on first use,
+    then kept by cut table. ``torch.compile`` takes the lookup as a constant. Under ``torch.fx``
+    tracing (counts are proxies) it runs the untrimmed forward.
+
+    Args:
+        code: The eager forward's code (the trimmed forwards' lines are registered on it, for
+            the step notes).
+        modules: The module dict the eager forward holds.
+        functions: Its function steps.
+
+    Returns:
+        ``(runner, bind)``: call ``bind(forward)`` once the eager forward exists.
+
+    Example:
+        >>> import torch
+        >>> from torch_geometric.nn import SAGEConv
+        >>> from graphseq import Sequential
+        >>> model = Sequential("x, edge_index", [(SAGEConv(4, 4), "x, edge_index -> x")])
+        >>> run, _ = trimmed_runner(generate(model.plan), model._modules, {})
+        >>> run(model, (torch.ones(3, 4), torch.tensor([[1, 2], [0, 0]])), [1, 2], [2]).shape
+        torch.Size([1, 4])
+    """
+    # Each analysis seen gets an entry: its trimmed forward, or why it cannot be trimmed. The
+    # lookup returns the entry's index, an int that torch.compile takes as a constant.
+    plan: Plan = code.plan
+    entries: list[Callable[..., Any] | str] = []
+    index: dict[Any, int] = {}
+    plain: list[Callable[..., Any]] = []
+
+    def lookup(model: Any) -> int:
+        children = {s.name: modules[s.name] if s.kind == "module" else functions[s.name]
+                    for s in plan.steps}
+        found = analyze(plan, children, model.__dict__.get(KINDS_KEY, ()))
+        key = found.table if found.error is None else str(found.error)
+        at = index.get(key)
+        if at is None:
+            entry: Callable[..., Any] | str
+            if found.error is not None:
+                entry = f"cannot trim this model exactly: {found.error}"
+            else:
+                from .cuts import counter
+
+                made = generate(plan, "trimmed", found)
+                entry = compile_forward(made, modules=modules, functions=functions,
+                                        counts=counter(found))
+                code.trimmed[made.filename] = made.line_to_step
+            at = index[key] = len(entries)
+            entries.append(entry)
+        return at
+
+    lookup._dynamo_marked_constant = True  # type: ignore[attr-defined]  # assume_constant_result
+
+    def runner(model: Any, args: tuple[Any, ...], nodes: Any, edges: Any) -> Any:
+        if not isinstance(nodes, list | tuple | None) or not isinstance(edges, list | tuple | None):
+            from torch.fx import Proxy
+
+            if isinstance(nodes, Proxy) or isinstance(edges, Proxy):  # symbolic tracing
+                return plain[0](model, *args)
+        entry = entries[lookup(model)]
+        if isinstance(entry, str):
+            raise TrimError(entry)
+        return entry(model, *args, **{NODES: nodes, EDGES: edges})
+
+    return runner, plain.append
 
 
 def compile_forward(code: Code, **bindings: Any) -> types.FunctionType:
@@ -320,9 +481,15 @@ def compile_forward(code: Code, **bindings: Any) -> types.FunctionType:
     """
     values = helper_values(code)
     values.update(bindings)
+    bind = None
+    if "trim" in code.names and "trim" not in values:
+        values["trim"], bind = trimmed_runner(code, values.get("modules") or {},
+                                              values.get("functions") or {})
     scope: dict[str, Any] = {}
     exec(_compiled(code.factory, code.filename), code.globals, scope)  # source from the plan
     fn: types.FunctionType = scope["make"](*(values.get(r) for r in code.helpers))
+    if bind is not None:
+        bind(fn)
     fn.__annotations__ = dict(code.annotations)
     fn.__defaults__ = code.defaults or None
     linecache.cache[code.filename] = (len(code.factory), None, list(code.lines), code.filename)
@@ -457,16 +624,20 @@ def note_adder(plan: Plan, code: Code, during: str = "") -> Callable[[BaseExcept
         ...     print(error.__notes__)
         ["graphseq: raised in step 0 ('module_0'): x -> y"]
     """
-    steps, filename, line_to_step = plan.steps, code.filename, code.line_to_step
+    steps, filename, line_to_step, trimmed = (plan.steps, code.filename, code.line_to_step,
+                                              code.trimmed)
 
     def add_step_note(error: BaseException) -> None:
-        line = None
+        line, lines = None, line_to_step
         tb = error.__traceback__
         while tb is not None:
-            if tb.tb_frame.f_code.co_filename == filename:
-                line = tb.tb_lineno
+            name = tb.tb_frame.f_code.co_filename
+            if name == filename:
+                line, lines = tb.tb_lineno, line_to_step
+            elif name in trimmed:  # a trimmed call: its forward's steps are the same
+                line, lines = tb.tb_lineno, trimmed[name]
             tb = tb.tb_next
-        index = None if line is None else line_to_step.get(line)
+        index = None if line is None else lines.get(line)
         if index is not None:
             step = steps[index]
             error.add_note(f"graphseq: raised in {step.where}{during}: {step.header_text}")
