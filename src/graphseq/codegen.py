@@ -415,7 +415,7 @@ def trimmed_runner(code: Code, modules: Mapping[str, Any], functions: Mapping[st
         >>> model = Sequential("x, edge_index", [(SAGEConv(4, 4), "x, edge_index -> x")])
         >>> run, _ = trimmed_runner(generate(model.plan), model._modules, {})
         >>> run(model, (torch.ones(3, 4), torch.tensor([[1, 2], [0, 0]])), [1, 2], [2]).shape
-        torch.Size([1, 4])
+        torch.Size([3, 4])
     """
     # Each analysis seen gets an entry: its trimmed forward, or why it cannot be trimmed. The
     # lookup returns the entry's index, an int that torch.compile takes as a constant.

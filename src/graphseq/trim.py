@@ -141,7 +141,7 @@ def trimmed_code(model: Sequential) -> str:
         >>> from graphseq import Sequential
         >>> model = Sequential("x, edge_index", [(SAGEConv(4, 4), "x, edge_index -> x"),
         ...                                      (SAGEConv(4, 4), "x, edge_index -> x")])
-        >>> print(trimmed_code(model).splitlines()[4].strip())
+        >>> print(trimmed_code(model).splitlines()[3].strip())
         x = modules['module_1'](cut_node(x, nodes, 1, 0), cut_index(edge_index, edges, nodes, 1, 0))
     """
     found = analysis(model)
