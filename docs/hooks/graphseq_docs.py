@@ -342,8 +342,8 @@ def header_errors() -> str:
 
 # Layout -------------------------------------------------------------------------------------
 
-PIPELINE = ("errors", "cache", "labels", "reading", "parsing", "signature", "binding", "plan",
-            "spec", "analysis", "cuts", "codegen", "surgery")
+PIPELINE = ("errors", "cache", "labels", "reading", "parsing", "signature", "binding",
+            "plan", "spec", "analysis", "cuts", "codegen", "surgery")
 """The stages, upstream first."""
 
 MODEL = "sequential"
