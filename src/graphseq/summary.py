@@ -89,15 +89,7 @@ def run(
     """
     code = generate(plan, "summary")
     fn = compile_forward(code)
-    params = list(inspect.signature(fn).parameters.values())[2:]
-    try:
-        bound = inspect.Signature(params).bind(*args, **kwargs)
-    except TypeError as error:
-        names = ", ".join(plan.inputs.names)
-        raise TypeError(
-            f"summary() example inputs do not match the model's inputs ({names}): {error}."
-        ) from None
-    bound.apply_defaults()
+    bound = _bind(plan, fn, args, kwargs)
     values = {(INPUT, name): describe(value) for name, value in bound.arguments.items()}
     steps = plan.steps
 
@@ -120,6 +112,21 @@ def run(
             module.training = training
     _remember(plan, values)
     return values
+
+
+def _bind(plan: Plan, fn: Callable[..., Any], args: tuple[Any, ...],
+          kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
+    """The examples bound to the model's inputs (defaults applied), or a ``TypeError``."""
+    params = list(inspect.signature(fn).parameters.values())[2:]
+    try:
+        bound = inspect.Signature(params).bind(*args, **kwargs)
+    except TypeError as error:
+        names = ", ".join(plan.inputs.names)
+        raise TypeError(
+            f"summary() example inputs do not match the model's inputs ({names}): {error}."
+        ) from None
+    bound.apply_defaults()
+    return bound
 
 
 def describe(value: Any) -> str:
