@@ -122,7 +122,9 @@ def clear_graphseq_caches() -> None:
         fn.cache_clear()
     parsing.Header.passthrough.cache_clear()  # type: ignore[attr-defined]
     cache.clear_all()
-    binding._PARAMS.clear()
+    params = binding._PARAMS  # one table, or one per kind of callable
+    for table in params if isinstance(params, tuple) else (params,):
+        table.clear()
 
 
 _FIRST_BUILD = """
