@@ -108,3 +108,17 @@ def test_a_binding_error_still_shows_the_full_signature():
         Sequential("x, edge_index",
                    [(pyg_nn.GCNConv(4, 4), "x, edge_index, edge_index, x, x -> y")])
     assert "GCNConv is called as GCNConv(x, edge_index, edge_weight=None)" in str(info.value)
+
+
+def test_one_function_as_a_step_and_then_as_a_class_forward_binds_each_way():
+    def fwd(self, a):
+        return a
+
+    step = Sequential("x", [(fwd, "x, x -> y")])  # called whole: self is the first x
+    assert torch.equal(step(torch.ones(1)), torch.ones(1))
+
+    class Module(torch.nn.Module):
+        forward = fwd
+
+    model = Sequential("x", [(Module(), "x -> y")])  # a bound forward: self is skipped
+    assert torch.equal(model(torch.ones(1)), torch.ones(1))
