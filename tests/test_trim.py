@@ -12,14 +12,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.nn import Linear, ReLU
 from torch_geometric.nn import (
+    APPNP,
     GATConv,
+    GCNConv,
     GINConv,
     GraphConv,
+    GraphNorm,
     GraphSAGE,
     JumpingKnowledge,
+    LayerNorm,
     SAGEConv,
+    TAGConv,
     global_mean_pool,
 )
+from torch_geometric.utils import coalesce
 
 from graphseq import Sequential
 from graphseq.trim import TrimError, analysis, explain, mark, set_kinds, trimmed_code
@@ -73,32 +79,69 @@ HIDDEN = 6
 def layer(kind: str) -> tuple[Any, str]:
     """A message-passing step reading ``{x}`` with the given edge handling."""
     if kind == "sage":
-        return SAGEConv(HIDDEN, HIDDEN), "{x}, edge_index -> {out}"
+        return SAGEConv(HIDDEN, HIDDEN), "{x}, {ei} -> {out}"
     if kind == "graph_weighted":
-        return GraphConv(HIDDEN, HIDDEN), "{x}, edge_index, edge_weight=w -> {out}"
+        return GraphConv(HIDDEN, HIDDEN), "{x}, {ei}, edge_weight=w -> {out}"
     if kind == "graph_positional":
-        return GraphConv(HIDDEN, HIDDEN), "{x}, edge_index, w -> {out}"
+        return GraphConv(HIDDEN, HIDDEN), "{x}, {ei}, w -> {out}"
     if kind == "gin":
-        return GINConv(Linear(HIDDEN, HIDDEN)), "{x}, edge_index -> {out}"
-    return GATConv(HIDDEN, HIDDEN, heads=1), "{x}, edge_index -> {out}"
+        return GINConv(Linear(HIDDEN, HIDDEN)), "{x}, {ei} -> {out}"
+    if kind == "tag":  # 3 hops: K=2 propagations and the sources' in-degrees
+        return TAGConv(HIDDEN, HIDDEN, K=2), "{x}, {ei} -> {out}"
+    if kind == "appnp":
+        return APPNP(K=2, alpha=0.2), "{x}, {ei} -> {out}"
+    if kind == "gcn":  # 2 hops (gcn_norm)
+        return GCNConv(HIDDEN, HIDDEN), "{x}, {ei} -> {out}"
+    return GATConv(HIDDEN, HIDDEN, heads=1), "{x}, {ei} -> {out}"
+
+
+def norm(kind: str) -> Any:
+    """A step between layers: exact (BatchNorm in eval) or graph-level (must refuse)."""
+    if kind == "bn_eval":
+        bn = torch.nn.BatchNorm1d(HIDDEN)
+        bn.running_mean.uniform_(-1, 1)
+        return bn.eval()
+    if kind == "graphnorm":
+        return GraphNorm(HIDDEN)
+    if kind == "layernorm_graph":
+        return LayerNorm(HIDDEN)  # PyG's default mode='graph'
+    return torch.nn.BatchNorm1d(HIDDEN).train()
+
+
+REFUSED_NORMS = ("graphnorm", "layernorm_graph", "bn_train")
 
 
 @st.composite
-def dataflows(draw: st.DrawFn) -> tuple[Sequential, int]:
-    """A model of 1 to 3 layers with random skips, residual sums and a random readout."""
+def dataflows(draw: st.DrawFn) -> tuple[Sequential, bool]:
+    """A model of 1 to 3 layers (1, 2 or 3 hops each) with random skips, residual sums, norms,
+    an edge-index rewrite and a random readout; and whether trimming must refuse it."""
     num_layers = draw(st.integers(1, 3))
     steps: dict[str, Any] = {"enc": (Linear(HIDDEN, HIDDEN), "x -> h0")}
+    refuse = False
+    ei = "edge_index"
+    if draw(st.integers(0, 5)) == 0:  # coalesce reorders the edges: exact only if never cut
+        steps["rewrite"] = (coalesce, "edge_index -> ei")
+        ei = "ei"
+        refuse = num_layers > 1
     values = ["h0"]
     layer_outs = []
     for i in range(1, num_layers + 1):
-        kind = draw(st.sampled_from(["sage", "graph_weighted", "graph_positional", "gin", "gat"]))
+        kind = draw(st.sampled_from(["sage", "graph_weighted", "graph_positional", "gin", "gat",
+                                     "tag", "appnp", "gcn"]))
+        if ei == "ei" and kind.startswith("graph_"):
+            kind = "sage"  # coalesce drops duplicate edges: the weights would not line up
         source = values[-1]
         conv, header = layer(kind)
-        steps[f"conv{i}"] = (conv, header.format(x=source, out=f"c{i}"))
+        steps[f"conv{i}"] = (conv, header.format(x=source, ei=ei, out=f"c{i}"))
         current = f"c{i}"
         if draw(st.booleans()):
             steps[f"act{i}"] = (ReLU(), f"{current} -> a{i}")
             current = f"a{i}"
+        between = draw(st.sampled_from([None, None, None, "bn_eval", *REFUSED_NORMS]))
+        if between is not None:
+            steps[f"norm{i}"] = (norm(between), f"{current} -> n{i}")
+            current = f"n{i}"
+            refuse = refuse or between in REFUSED_NORMS
         skip = draw(st.sampled_from([None, *values]))
         if skip is not None:
             steps[f"res{i}"] = (torch.add, f"{current}, {skip} -> r{i}")
@@ -119,24 +162,33 @@ def dataflows(draw: st.DrawFn) -> tuple[Sequential, int]:
     else:
         steps["head"] = (Linear(HIDDEN, 3), f"{values[-1]} -> out")
     model = Sequential("x, edge_index, w", steps).double()
-    return model, num_layers
+    return model, refuse
 
 
 @st.composite
 def hop_counts(draw: st.DrawFn, hops: int) -> tuple[list[int], list[int]]:
-    nodes = [draw(st.integers(1, 4))] + [draw(st.integers(0, 6)) for _ in range(hops)]
-    edges = [draw(st.integers(0, 14)) if nodes[k] else 0 for k in range(hops)]
+    nodes = [draw(st.integers(1, 4))] + [draw(st.integers(0, 5)) for _ in range(hops)]
+    edges = [draw(st.integers(0, 12)) if nodes[k] else 0 for k in range(hops)]
     return nodes, edges
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_seed_outputs_and_gradients_equal_the_untrimmed_model(data: st.DataObject) -> None:
+def test_seed_outputs_and_gradients_equal_the_untrimmed_model_or_trimming_refuses(
+    data: st.DataObject,
+) -> None:
     torch.manual_seed(data.draw(st.integers(0, 2**16), label="torch seed"))
-    model, num_layers = data.draw(dataflows(), label="model")
+    model, refuse = data.draw(dataflows(), label="model")
+    found = analysis(model)
     extra = data.draw(st.integers(0, 1), label="extra hops")
-    nodes, edges = data.draw(hop_counts(num_layers + extra), label="counts")
+    nodes, edges = data.draw(hop_counts(found.hops + extra), label="counts")
     batch = random_batch(nodes, edges, HIDDEN, seed=data.draw(st.integers(0, 99), label="seed"))
+    if refuse:
+        assert found.error is not None
+        with pytest.raises(TrimError, match=r"step \d+ \('(norm|rewrite)\d*'\)"):
+            seed_outputs_and_grads(model, batch, trimmed=True)
+        return
+    assert found.error is None, found.error
     assert_exact(model, batch)
 
 
@@ -463,3 +515,38 @@ def test_trimmed_on_device_equals_untrimmed(device: torch.device) -> None:
     x, ei, w = batch.x.to(device), batch.edge_index.to(device), batch.edge_weight.to(device)
     torch.testing.assert_close(model(x, ei, w, **counts(batch))[:8], model(x, ei, w)[:8],
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("reference", ["GraphSAGE", "GCN", "GIN"])
+def test_neighbor_loader_batches_trim_as_basic_gnn_and_trim_to_layer(reference: str) -> None:
+    """Differential: PyG's BasicGNN with trim_to_layer, on real NeighborLoader batches."""
+    typing = pytest.importorskip("torch_geometric.typing")
+    if not typing.WITH_PYG_LIB:
+        pytest.skip("pyg-lib is not installed (NeighborLoader needs it for per-hop counts)")
+    import torch_geometric.nn.models as models
+    from torch_geometric.data import Data
+    from torch_geometric.loader import NeighborLoader
+
+    torch.manual_seed(0)
+    graph = random_graph(300, 3000, 8)
+    data = Data(x=graph["x"].double(), edge_index=graph["edge_index"])
+    basic = getattr(models, reference)(8, 16, num_layers=3, out_channels=4).double().eval()
+    model = Sequential("x, edge_index", [
+        (basic.convs[0], "x, edge_index -> x"), ReLU(),
+        (basic.convs[1], "x, edge_index -> x"), ReLU(),
+        (basic.convs[2], "x, edge_index -> x"),
+    ])
+    fanout = [5, 4, 3] if reference != "GCN" else [3] * 6  # gcn_norm: 2 hops per layer
+    loader = NeighborLoader(data, num_neighbors=fanout, batch_size=6, shuffle=True)
+    for _, b in zip(range(3), loader, strict=False):
+        kw = counts(HopBatch(b.x, b.edge_index, b.x, b.n_id, b.n_id, b.num_sampled_nodes,
+                             b.num_sampled_edges))
+        got = model(b.x, b.edge_index, **kw)
+        seeds = slice(0, b.batch_size)
+        torch.testing.assert_close(got[seeds], basic(b.x, b.edge_index)[seeds])  # untrimmed
+        if reference != "GCN":
+            torch.testing.assert_close(got, basic(b.x, b.edge_index, **kw))
+    if reference == "GCN":  # PyG's trim_to_layer drops the sources' in-degrees: not exact
+        kw = {NODES: kw[NODES][:4], EDGES: kw[EDGES][:3]}
+        with pytest.raises(TrimError, match="depend on 6 hops"):
+            model(b.x[: sum(kw[NODES])], b.edge_index[:, : sum(kw[EDGES])], **kw)
