@@ -93,10 +93,8 @@ def _one_line(error: BaseException) -> str:
         return f"cannot read {str(error.filename)!r}: {error.strerror}"
     lines = str(error).strip().splitlines() or [type(error).__name__]
     text = lines[0]
-    problems = getattr(error, "problems", None)  # a ConfigError's, counted, not its lines
-    more = len(problems) - 1 if isinstance(problems, list) else len(
-        [line for line in lines[1:] if not line.startswith(" ")]
-    )
+    problems = getattr(error, "problems", None)  # a ConfigError's records, never its text
+    more = len(problems) - 1 if isinstance(problems, list) else 0
     if more:
         text += f" (and {more} more; 'graphseq check' lists them)"
     elif len(lines) > 1:
