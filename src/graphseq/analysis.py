@@ -583,6 +583,10 @@ def analyze(plan: Plan, children: Mapping[str, Any],
         ([('layer', 1, 0), ('rowwise', 0, 0), ('layer', 3, 1)], 4)
     """
     fixed = tuple(sorted(dict(kinds).items()))
+    # A typed child (graphseq.hetero) is read as its per-type template: a typed model's roles,
+    # levels and cuts are its homogeneous plan's, which the cuts apply type by type.
+    children = {name: child.template if type(child).__module__ == "graphseq.hetero" else child
+                for name, child in children.items()}
     facts = tuple(fact(children[step.name]) for step in plan.steps)
     key = (plan.key if plan.key is not None else id(plan), fixed, facts)
     hit = _ANALYSES.get(key)

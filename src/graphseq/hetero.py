@@ -198,6 +198,11 @@ class HeteroLayer(torch.nn.Module):
         self.dst_types = [t for t in node_types if t in ends]
         self._names = [(t, key_name(t)) for t in self.edge_types]
 
+    @property
+    def template(self) -> Any:
+        """One edge type's copy: what the analysis reads for the step (its role, hops, slots)."""
+        return self._modules[self._names[0][1]]
+
     def forward(self, *args: Any, **kwargs: Any) -> dict[NodeType, Any]:
         """Run each edge type's copy; combine the outputs at each destination type.
 
@@ -256,6 +261,11 @@ class PerType(torch.nn.Module):
             self.fn = child
         self._names = [(k, key_name(k)) for k in self.keys]
 
+    @property
+    def template(self) -> Any:
+        """One type's copy (or the function): what the analysis reads for the step."""
+        return self.fn if self.fn is not None else self._modules[self._names[0][1]]
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Call each type's copy on that type's part of the arguments.
 
@@ -302,6 +312,12 @@ class PerTypeChain(torch.nn.ModuleList):
         >>> chain({'a': torch.randn(2, 4)})['a'].shape
         torch.Size([2, 4])
     """
+
+    @property
+    def template(self) -> torch.nn.Sequential:
+        """The items' copies for one type, as a ``torch.nn.Sequential`` for the analysis."""
+        items: list[torch.nn.Module] = [item.template for item in self]  # type: ignore[misc]
+        return torch.nn.Sequential(*items)
 
     def forward(self, value: Any) -> Any:
         """Run the items in order.
