@@ -1,4 +1,4 @@
-"""Shared fixtures: the ``device`` every device-aware test runs on."""
+"""Shared fixtures: the ``device`` every device-aware test runs on, fresh ``random`` state."""
 
 from __future__ import annotations
 
@@ -32,3 +32,18 @@ DEVICES = [
 def device(request: pytest.FixtureRequest) -> torch.device:
     """Each test that takes ``device`` runs on the CPU, and on CUDA when a GPU is present."""
     return torch.device(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _unseeded_random():
+    """Each test starts from fresh ``random`` state, whatever an earlier test seeded.
+
+    PyG's ``Sequential`` names its generated module with ``random.randrange`` and returns any
+    module of that name already loaded, so after ``random.seed(0)`` in one test (a docs page,
+    an example, Hypothesis) a reference model built in another can get an earlier model's
+    ``forward``. Tests that need a seed set their own.
+    """
+    import random
+
+    random.seed()
+    yield

@@ -136,3 +136,17 @@ def test_literal_arguments_and_a_read_discard_match_the_reference():
     ours, ref = _both("x", steps)
     x = torch.randn(3, 2)
     assert torch.equal(ours(x), ref(x))
+
+
+def test_models_built_after_the_same_random_seed_each_run_their_own_steps():
+    # The reference names its generated module with random.randrange and reuses a loaded one
+    # of the same name (docs/migrating.md); graphseq draws no names.
+    import random
+
+    random.seed(0)
+    first = Sequential("x", [(Linear(4, 2), "x -> x")])
+    random.seed(0)
+    second = Sequential("x", [(Linear(4, 5), "x -> x"), (Linear(5, 1), "x -> x")])
+    x = torch.randn(2, 4)
+    assert first(x).shape == (2, 2)
+    assert torch.equal(second(x), second[1](second[0](x)))

@@ -71,6 +71,9 @@ def test_the_totals_agree_with_the_rows() -> None:
 def test_a_sample_of_rows_measures_as_published(row) -> None:
     import warnings
 
+    here = f", {TOOL._compiled()}."
+    if here not in PAGE.read_text(encoding="utf-8"):  # e.g. pyg-lib builds SplineConv, XConv
+        pytest.skip(f"the table was measured with other compiled packages than here{here}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         measured = TOOL.measure(row.name, CLASSES[row.name])

@@ -172,6 +172,15 @@ def shares(measured: list[Row]) -> dict[str, tuple[int, int]]:
     return out
 
 
+def _compiled() -> str:
+    """Which of PyG's optional compiled packages are here: some layers construct only with them."""
+    import importlib.util
+
+    names = ("pyg_lib", "torch_sparse", "torch_scatter", "torch_cluster", "torch_spline_conv")
+    found = [name for name in names if importlib.util.find_spec(name) is not None]
+    return f"with {', '.join(found)}" if found else "without PyG's optional compiled packages"
+
+
 def table(measured: list[Row] | None = None) -> str:
     """The Markdown: the versions, the shares, then one row per class."""
     import torch_geometric
@@ -185,7 +194,7 @@ def table(measured: list[Row] | None = None) -> str:
 
     lines = [
         f"Measured with Python {platform.python_version()}, torch {torch.__version__}, "
-        f"torch_geometric {torch_geometric.__version__}.",
+        f"torch_geometric {torch_geometric.__version__}, {_compiled()}.",
         "",
         "| classes | constructed | default instance round-trips | non-default instances "
         "round-trip |",
