@@ -150,3 +150,14 @@ def test_models_built_after_the_same_random_seed_each_run_their_own_steps():
     x = torch.randn(2, 4)
     assert first(x).shape == (2, 2)
     assert torch.equal(second(x), second[1](second[0](x)))
+
+
+def test_a_model_built_in_a_notebook_cell_runs_its_own_steps():
+    # A cell's file is no module: the reference's generated import fails, silently, and its
+    # model runs the forward of the last reference model built (docs/migrating.md).
+    Reference("x", [(Linear(4, 2), "x -> x")])  # a model built elsewhere first
+    cell = "model = Sequential('x', [(Linear(4, 5), 'x -> x'), (Linear(5, 1), 'x -> x')])"
+    namespace = {"Sequential": Sequential, "Linear": Linear}
+    exec(compile(cell, "/tmp/ipykernel_1234/2271.py", "exec"), namespace)
+    model, x = namespace["model"], torch.randn(2, 4)
+    assert torch.equal(model(x), model[1](model[0](x)))
