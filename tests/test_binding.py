@@ -11,7 +11,7 @@ import torch
 import torch_geometric.nn as pyg_nn
 
 from graphseq import HeaderError, Sequential
-from graphseq.binding import Params, params_of
+from graphseq._binding import Params, params_of
 
 FIELDS = ("slots", "var_positional", "keyword_names", "var_keyword", "required")
 

@@ -246,7 +246,7 @@ def test_debug_shows_the_traceback(bad_configs: dict[str, Path]) -> None:
     done = graphseq_cli("summary", bad_configs["header"], "--debug")
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr
-    assert "graphseq.errors.HeaderError: In " in done.stderr
+    assert "graphseq._errors.HeaderError: In " in done.stderr
 
 
 def test_draw_writes_each_format(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

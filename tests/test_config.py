@@ -21,9 +21,9 @@ from torch_geometric.nn import GCNConv, GINConv, SAGEConv, global_mean_pool
 
 import graphseq
 from graphseq import HeaderError, from_config, registry
+from graphseq._errors import Location
 from graphseq.cli import main
 from graphseq.config import ConfigError, Limits, Problem, normalize, save, to_config
-from graphseq.errors import Location
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -137,11 +137,11 @@ def test_a_headerless_step_inserted_first_gets_a_hint_with_the_model_inputs():
 
 
 def test_many_appends_generate_code_once(monkeypatch):
-    import graphseq.codegen as codegen
+    import graphseq._codegen as codegen
 
     calls = []
     real = codegen.generate
-    monkeypatch.setattr("graphseq.sequential.generate",
+    monkeypatch.setattr("graphseq._sequential.generate",
                         lambda plan, variant="eager": calls.append(variant) or real(plan, variant))
     model = Sequential("x", [(Linear(4, 4), "x -> x")])
     for _ in range(50):

@@ -19,7 +19,7 @@ from torch_geometric.nn import GraphNorm, RGCNConv, SAGEConv, global_mean_pool
 
 from graphseq import Sequential
 from graphseq.export import bind_inputs, describe_inputs, export_program, run_onnx
-from graphseq.export_table import make_graph
+from tests.docs_tools import tool
 
 C, H = 8, 16
 
@@ -46,7 +46,7 @@ def graph_model() -> Sequential:
 
 
 def inputs(model: Sequential, nodes: int, edges: int, graphs: int, seed: int) -> dict:
-    graph = make_graph(nodes, edges, graphs, seed=seed)
+    graph = tool("export_table").make_graph(nodes, edges, graphs, seed=seed)
     return {a.name: graph[a.name] for a in model.plan.inputs.args if not a.has_default}
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from graphseq import from_config
+from graphseq._export_cli import grown, random_inputs
 from graphseq.cli import main
-from graphseq.export_cli import grown, random_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"

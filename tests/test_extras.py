@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import graphseq
+from graphseq._extras import need
 from graphseq.cli import main
-from graphseq.extras import need
 
 
 def test_need_names_the_extra_and_the_install_line(monkeypatch):

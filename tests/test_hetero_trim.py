@@ -19,7 +19,7 @@ from torch_geometric.nn import GraphConv, HeteroConv, SAGEConv
 from torch_geometric.utils import trim_to_layer
 
 import graphseq
-from graphseq.analysis import TrimError
+from graphseq._analysis import TrimError
 from graphseq.hetero import key_name
 
 NODES = ["paper", "author", "venue"]

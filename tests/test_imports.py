@@ -56,7 +56,7 @@ def test_the_trimmed_lookup_is_marked_as_assume_constant_result_would() -> None:
     from torch_geometric.nn import SAGEConv
 
     from graphseq import Sequential
-    from graphseq.codegen import generate, trimmed_runner
+    from graphseq._codegen import generate, trimmed_runner
 
     def probe() -> int:
         return 0

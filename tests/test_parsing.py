@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch_geometric.inspector import split as reference_split
 
 from graphseq import HeaderError, reading, split
-from graphseq.parsing import (
+from graphseq._parsing import (
     Arg,
     Header,
     InputArg,

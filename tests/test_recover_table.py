@@ -7,28 +7,18 @@ takes minutes) is measured again and must give the published cells.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.docs_tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "configs.md"
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("recover_table",
-                                                  ROOT / "docs" / "tools" / "recover_table.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["recover_table"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _tool()
+TOOL = tool("recover_table")
 
 
 def published() -> list:

@@ -13,7 +13,7 @@ from torch_geometric.nn import GCNConv
 
 import graphseq
 import graphseq.summary
-from graphseq.labels import short_repr
+from graphseq._labels import short_repr
 from graphseq.summary import INPUT, describe
 from tests.models import freeing_steps, jk_inputs, jk_model
 

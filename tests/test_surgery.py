@@ -11,8 +11,8 @@ import torch
 from torch.nn import ELU, Linear, ReLU
 
 from graphseq import HeaderError, Sequential, from_config, registry, surgery
-from graphseq.errors import Location
-from graphseq.spec import make_spec
+from graphseq._errors import Location
+from graphseq._spec import make_spec
 from tests.models import graph, named_gcn
 
 
@@ -218,7 +218,7 @@ def test_edited_models_summarize_draw_pickle_and_write_configs():
     assert from_config(model.to_config()).to_config() == model.to_config()
 
 
-# the record operations themselves (graphseq.surgery) --------------------------------------------
+# the record operations themselves (graphseq._surgery) --------------------------------------------
 
 
 def test_record_operations_return_checked_records_and_leave_their_inputs_as_they_were():

@@ -157,7 +157,7 @@ def test_errors_are_value_errors_and_header_errors():
 
 # Structured locations and the one suggester (errors.py) ----------------------------------------
 
-from graphseq.errors import Location, closest, did_you_mean  # noqa: E402
+from graphseq._errors import Location, closest, did_you_mean  # noqa: E402
 
 
 @pytest.mark.parametrize(

@@ -342,14 +342,14 @@ def header_errors() -> str:
 
 # Layout -------------------------------------------------------------------------------------
 
-PIPELINE = ("errors", "cache", "labels", "reading", "parsing", "signature", "binding",
-            "plan", "spec", "analysis", "cuts", "codegen", "surgery")
+PIPELINE = ("_errors", "_cache", "_labels", "_reading", "_parsing", "_signature", "_binding",
+            "_plan", "_spec", "_analysis", "_cuts", "_codegen", "_surgery")
 """The stages, upstream first."""
 
-MODEL = "sequential"
+MODEL = "_sequential"
 """The ``nn.Module``: above the stages and the tools, whose functions its methods call."""
 
-FRONTS = ("cli", "export_cli", "saving", "config.make")
+FRONTS = ("cli", "_export_cli", "saving", "config.make")
 """Front ends: they make models (from configs, saved files, the command line)."""
 
 

@@ -1,14 +1,14 @@
 """graphseq: a correct, fast, drop-in ``Sequential`` container for graph neural networks."""
 
 from . import registry
+from ._errors import HeaderError
+from ._parsing import split
+from ._sequential import Sequential
+from ._signature import Child, Parameter, Signature, eval_type
+from ._template import module_from_template
 from .config import from_config
-from .errors import HeaderError
 from .hetero import to_hetero
-from .parsing import split
 from .saving import load, save
-from .sequential import Sequential
-from .signature import Child, Parameter, Signature, eval_type
-from .template import module_from_template
 
 __all__ = [
     "Child",

@@ -24,7 +24,7 @@ from . import __version__
 from .config.records import Limits
 
 if TYPE_CHECKING:
-    from .sequential import Sequential
+    from ._sequential import Sequential
 
 DEMO_CONFIG: dict[str, Any] = {
     "inputs": "x, edge_index",
@@ -326,8 +326,8 @@ def _load(args: argparse.Namespace) -> Sequential:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from ._errors import HeaderError
     from .config import ConfigError
-    from .errors import HeaderError
 
     try:
         model = _load(args)
@@ -388,7 +388,7 @@ def _draw(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export_cli import run
+    from ._export_cli import run
 
     return run(_load(args), args)
 
@@ -417,7 +417,7 @@ def _write_diagram(model: Sequential, out: Path) -> Path:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .extras import need
+    from ._extras import need
 
     tqdm = need("pyg", "tqdm", "graphseq demo").tqdm
     need("pyg", "yaml", "graphseq demo")

@@ -4,7 +4,7 @@ Every tensor dimension is exported as ``Dim.AUTO`` (torch keeps static what must
 as channel counts) and every ``int`` input as ``Dim.DYNAMIC``, so one exported file serves graphs
 of any size. When tracing fails inside a step, the error keeps its type and traceback; the
 generated ``forward`` notes the step and its header, and :func:`export` adds the fix graphseq
-knows (see :mod:`graphseq.export_errors`).
+knows (see :mod:`graphseq._export_errors`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import torch
 from torch.export import Dim, ExportedProgram
 from torch.utils._pytree import tree_leaves
 
-from .export_errors import explain_export_error, explain_onnx_error
+from ._export_errors import explain_export_error, explain_onnx_error
 
 if TYPE_CHECKING:
-    from .sequential import Sequential
+    from ._sequential import Sequential
 
 FORMATS = {".pt2": "torch.export", ".onnx": "ONNX"}
 """The file suffixes :func:`export` writes, and what each holds."""
@@ -420,7 +420,7 @@ def _quiet_torch() -> contextlib.AbstractContextManager[None]:
 
 
 def _save_onnx(program: ExportedProgram, out: Path, model: Sequential | None) -> None:
-    from .extras import need
+    from ._extras import need
 
     for module in ("onnx", "onnxscript"):
         need("export", module, "ONNX export")

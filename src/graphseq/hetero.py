@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import torch
 
 if TYPE_CHECKING:
-    from .plan import Plan, Step
-    from .sequential import Sequential
+    from ._plan import Plan, Step
+    from ._sequential import Sequential
 
 __all__ = ["AGGRS", "HeteroError", "HeteroLayer", "HeteroPool", "PerType", "PerTypeChain",
            "key_name", "levels", "to_hetero"]

@@ -9,7 +9,7 @@ on ``embedding_device``. The result equals ``forward``'s, to float rounding.
 From the plan and the analysis of its values (what is node-, edge- or graph-level, which steps
 are layers: :mod:`graphseq.trim` today) a :class:`Schedule` is made once per call, before any
 work: the level of each step, which values are kept and when they are freed, or a refusal that
-names the step. Each level is one generated function (codegen's :func:`~graphseq.codegen.call_line`
+names the step. Each level is one generated function (codegen's :func:`~graphseq._codegen.call_line`
 for every step, the views it reads bound before it); the driver here loops over levels and
 batches cut from the graph's CSR (edges sorted by target once). See ``docs/scale.md``.
 """
@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from .analysis import fact
-from .codegen import call_line
-from .plan import INPUT, Plan, Step
+from ._analysis import fact
+from ._codegen import call_line
+from ._plan import INPUT, Plan, Step
 
 if TYPE_CHECKING:
-    from .sequential import Sequential
+    from ._sequential import Sequential
 
 __all__ = ["InferenceError", "Schedule", "explain", "infer", "schedule"]
 
@@ -69,7 +69,7 @@ class Facts(NamedTuple):
 
 
 def facts(model: Sequential) -> Facts:
-    """The analysis of ``model`` that inference reads, from :mod:`graphseq.analysis`."""
+    """The analysis of ``model`` that inference reads, from :mod:`graphseq._analysis`."""
     from . import trim
 
     found = trim.analysis(model)

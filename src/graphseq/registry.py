@@ -37,8 +37,8 @@ from typing import Any, Literal
 
 import torch
 
-from .errors import did_you_mean
-from .labels import qualified
+from ._errors import did_you_mean
+from ._labels import qualified
 
 __all__ = [
     "Kind",

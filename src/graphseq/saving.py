@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from .sequential import Sequential
+    from ._sequential import Sequential
 
 __all__ = ["FORMAT", "SavedModelError", "load", "read_header", "save"]
 

@@ -1,7 +1,7 @@
 """``model.summary(...)``: a table of the steps, with what one example run produces.
 
 The steps run through the ``summary`` variant of the generated code (the same call lines as
-``forward``, see :func:`graphseq.codegen.call_line`), which hands each step's results to a
+``forward``, see :func:`graphseq._codegen.call_line`), which hands each step's results to a
 recorder: only their shapes are kept, and each value is freed after its last use, as in
 ``forward``. The model itself is never changed: no hooks, no patched methods. This module
 takes a plan and the children, never the model.
@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from .codegen import compile_forward, generate, note_adder
-from .labels import short_repr
-from .plan import INPUT, Plan, Step
+from ._codegen import compile_forward, generate, note_adder
+from ._labels import short_repr
+from ._plan import INPUT, Plan, Step
 
 __all__ = ["INPUT", "ValueKey", "describe", "recorded", "run", "table"]
 

@@ -7,7 +7,7 @@ of the nodes of hop ``k - 1``. With ``num_sampled_nodes_per_hop`` and
 and edges that can no longer reach a seed (``torch_geometric.utils.trim_to_layer``).
 
 graphseq does this for any plan. What it knows of each step and value (roles, reach in hops,
-kinds, levels, the cut table, refusals) is :mod:`graphseq.analysis`, one record per plan and
+kinds, levels, the cut table, refusals) is :mod:`graphseq._analysis`, one record per plan and
 children; this module is the user's side of it: :func:`mark`, :func:`set_kinds`,
 :func:`explain`. Trimming is exact, or it refuses with a :class:`TrimError` naming the step.
 See ``docs/scale.md`` for the rules and the tables.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .analysis import (
+from ._analysis import (
     EDGES,
     KINDS_KEY,
     NODES,
@@ -31,10 +31,10 @@ from .analysis import (
     mark,
     trimmable,
 )
-from .codegen import generate
+from ._codegen import generate
 
 if TYPE_CHECKING:
-    from .sequential import Sequential
+    from ._sequential import Sequential
 
 __all__ = ["EDGES", "NODES", "Kind", "Role", "TrimError", "analysis", "explain", "mark",
            "set_kinds", "trimmable", "trimmed_code"]
@@ -102,7 +102,7 @@ def set_kinds(
 
 
 def analysis(model: Sequential) -> Analysis:
-    """The :class:`~graphseq.analysis.Analysis` of ``model``: its plan, children and kinds.
+    """The :class:`~graphseq._analysis.Analysis` of ``model``: its plan, children and kinds.
 
     Args:
         model: A graphseq model.

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .labels import short_repr
-from .plan import INPUT, Plan
+from ._labels import short_repr
+from ._plan import INPUT, Plan
 
 Direction = Literal["TB", "LR"]
 

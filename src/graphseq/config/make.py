@@ -2,7 +2,7 @@
 
 Each step's ``module`` is resolved in :mod:`graphseq.registry` and called with the step's
 ``args`` and ``kwargs``; a build error is located at the config key it came from, by its
-structured :class:`~graphseq.errors.Location`, never by its message.
+structured :class:`~graphseq._errors.Location`, never by its message.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from .. import registry
-from ..errors import HeaderError
+from .._errors import HeaderError
 from .read import Source, load
 from .records import Config, ConfigError, Limits, Problem, StepConfig, cut, show
 from .schema import validate
 
 if TYPE_CHECKING:
-    from ..sequential import Sequential
+    from .._sequential import Sequential
 
 __all__ = ["from_config"]
 
@@ -66,7 +66,7 @@ def from_config(
         >>> model.to_config()['steps'][1]
         {'name': 'module_1', 'module': 'ReLU'}
     """
-    from ..sequential import build_model
+    from .._sequential import build_model
 
     raw, label = load(source, limits)
     config, problems = validate(raw, label, limits)

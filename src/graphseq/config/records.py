@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..parsing import InputArgs
+    from .._parsing import InputArgs
 
 __all__ = ["Config", "ConfigError", "Limits", "Problem", "StepConfig", "cut", "show"]
 

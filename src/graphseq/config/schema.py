@@ -11,9 +11,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import HeaderError, did_you_mean
-from ..parsing import InputArgs, parse_input_args, parse_outputs
-from ..spec import default_name
+from .._errors import HeaderError, did_you_mean
+from .._parsing import InputArgs, parse_input_args, parse_outputs
+from .._spec import default_name
 from .records import (
     MAX_NAME,
     MAX_TEXT,

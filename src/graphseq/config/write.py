@@ -6,7 +6,7 @@ explicit outputs) and ``steps``; every step has ``name`` and ``module``, then ``
 ``outputs`` are written as ``'a, b'``.
 
 A tool on top of the plan: it reads ``model.plan`` and ``model[step.name]`` only, and does
-not import :mod:`graphseq.sequential`.
+not import :mod:`graphseq._sequential`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from .. import registry
-from ..errors import HeaderError
-from ..labels import short_repr
-from ..parsing import parse_outputs
+from .._errors import HeaderError
+from .._labels import short_repr
+from .._parsing import parse_outputs
 from .read import Source, load, yaml_module
 from .records import ConfigError, Limits, Problem, StepConfig
 from .recover import Unrecoverable, recover
 from .schema import check_plain, validate
 
 if TYPE_CHECKING:
-    from ..plan import Plan
+    from .._plan import Plan
 
 __all__ = ["normal_form", "normalize", "save", "to_config", "to_yaml"]
 

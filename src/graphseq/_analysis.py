@@ -31,9 +31,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeVar
 
-from .binding import params_of
-from .cache import SizedCache
-from .plan import Plan
+from ._binding import params_of
+from ._cache import SizedCache
+from ._plan import Plan
 
 __all__ = ["EDGES", "KINDS", "KINDS_KEY", "LAYERS", "NODES", "REFUSED", "ROLES", "ROWWISE",
            "Analysis", "Cut", "Fact", "Kind", "Mark", "Role", "StepFacts", "TrimError",
@@ -107,7 +107,7 @@ def mark(child: T, role: Role, *, hops: int | None = None) -> T:
 
     Example:
         >>> import torch
-        >>> from graphseq.analysis import fact, mark
+        >>> from graphseq._analysis import fact, mark
         >>> fact(mark(torch.nn.Linear(4, 4), "layer", hops=2))
         Fact(role='layer', hops=2, source='marked', refusal=None)
     """

@@ -1,7 +1,7 @@
 """Notes that turn a failed ``torch.export`` of a graphseq model into a fix.
 
 The generated ``forward`` already notes the failing step and its header (its line map, see
-:mod:`graphseq.codegen`). Here the same step is found from the traceback, and a second note says
+:mod:`graphseq._codegen`). Here the same step is found from the traceback, and a second note says
 what graphseq knows about it: a pooling or normalization step that counts graphs from the data
 needs the count as an input; a layer that computes a size from tensor values cannot be exported
 with dynamic sizes upstream. The exception keeps its type and traceback.
@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .codegen import generate
-from .labels import label
-from .parsing import Arg, Header, InputArg, InputArgs
-from .plan import Step
+from ._codegen import generate
+from ._labels import label
+from ._parsing import Arg, Header, InputArg, InputArgs
+from ._plan import Step
 
 if TYPE_CHECKING:
-    from .sequential import Sequential
+    from ._sequential import Sequential
 
 COUNT_PARAMS = ("size", "dim_size", "batch_size", "num_graphs")
 """Parameter names by which PyG pools, aggregations and norms take the number of graphs."""

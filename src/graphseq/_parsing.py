@@ -1,6 +1,6 @@
 """Grammar of headers (``'x, edge_index -> x1'``) and input args (``'x: Tensor, batch'``).
 
-Strings become small immutable records. :mod:`graphseq.reading` reads the text with Python's
+Strings become small immutable records. :mod:`graphseq._reading` reads the text with Python's
 ``ast`` and ``tokenize``; only names, packed lists/tuples of names, keywords, type expressions
 and literal defaults are accepted, so nothing a user writes can ever become code. This module
 knows nothing of torch.
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any, Literal, NoReturn
 
-from . import reading
-from .errors import HeaderError, Location
+from . import _reading as reading
+from ._errors import HeaderError, Location
 
 RESERVED = frozenset({"self"})
 

@@ -1,9 +1,9 @@
 """The spec stage: what the user passed, normalised into records and checked.
 
-A module list or dict becomes named :class:`~graphseq.plan.StepDecl` records (the one
+A module list or dict becomes named :class:`~graphseq._plan.StepDecl` records (the one
 ``module_{i}`` namer, the step-name rules, class-instead-of-instance checks, parsed
 headers), input args become a resolved signature, outputs a tuple of names: together a
-:class:`ModelSpec`. :func:`check` then builds the :class:`~graphseq.plan.Plan` and checks
+:class:`ModelSpec`. :func:`check` then builds the :class:`~graphseq._plan.Plan` and checks
 each step's binding, reporting the first fault in step order.
 """
 
@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 import torch
 
-from .binding import check_binding, params_of
-from .cache import SizedCache
-from .errors import HeaderError, Location, step_label
-from .parsing import (
+from ._binding import check_binding, params_of
+from ._cache import SizedCache
+from ._errors import HeaderError, Location, step_label
+from ._parsing import (
     InputArgs,
     Names,
     fold,
@@ -28,8 +28,8 @@ from .parsing import (
     parse_input_args,
     parse_outputs,
 )
-from .plan import Kind, Plan, StepDecl, build_plan, pickle_names, resolved_headers, unpickle_names
-from .signature import Signature, resolve_signature
+from ._plan import Kind, Plan, StepDecl, build_plan, pickle_names, resolved_headers, unpickle_names
+from ._signature import Signature, resolve_signature
 
 Item = tuple[str | None, Any]
 """One user item before checking: a name (``None``: give it one) and what was written."""

@@ -35,7 +35,7 @@ def module_from_template(
     path = Path(template_path)
     env = Environment(loader=FileSystemLoader(str(path.parent)))
     source = env.get_template(path.name).render(**kwargs)
-    filename = f"<graphseq.template {module_name}>"
+    filename = f"<graphseq._template {module_name}>"
     module = types.ModuleType(module_name)
     module.__file__ = filename
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .analysis import Analysis, TrimError
+from ._analysis import Analysis, TrimError
 
 __all__ = ["check_typed", "counter", "cut_edge", "cut_index", "cut_node", "cut_typed",
            "typed_counts"]

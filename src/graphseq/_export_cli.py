@@ -39,7 +39,7 @@ from .export import (
 if TYPE_CHECKING:
     from torch.export import ExportedProgram
 
-    from .sequential import Sequential
+    from ._sequential import Sequential
 
 Spec = tuple[tuple[int, ...], torch.dtype] | int
 """An input as given on the command line: a tensor's shape and dtype, or an ``int``."""

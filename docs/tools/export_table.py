@@ -2,7 +2,7 @@
 
 Each row is a small graphseq model around one PyG block. It is exported on one random graph
 (every size dynamic, see :func:`graphseq.export.export`), then the exported program runs on a
-graph of another size and is compared with eager. ``python -m graphseq.export_table`` prints
+graph of another size and is compared with eager. ``python docs/tools/export_table.py`` prints
 the table for the installed versions; ``--write docs/export.md`` puts it into that page between
 its markers. ``tests/test_export_table.py`` re-measures the published rows.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .export import bind_inputs, export, run_onnx
+from graphseq.export import bind_inputs, export, run_onnx
 
 CHANNELS = 8
 HIDDEN = 16
@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status.
     """
-    parser = argparse.ArgumentParser(prog="python -m graphseq.export_table", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python docs/tools/export_table.py", description=__doc__)
     parser.add_argument("--write", type=Path, metavar="PAGE",
                         help="put the table into PAGE between its markers")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 
 An edit of a model (``insert``, ``append``, ``extend``, ``replace``, ``remove``) and each
 model made from one (a slice, ``submodel``, ``clone``) is worked out here from the model's
-records alone: its :class:`~graphseq.spec.ModelSpec`, its :class:`~graphseq.plan.Plan` and
+records alone: its :class:`~graphseq._spec.ModelSpec`, its :class:`~graphseq._plan.Plan` and
 its steps' callables, in step order. Nothing goes back to header text. Each function checks
 its result like the constructor does and returns it as an :class:`Edit` (an
 :class:`Appended` for the fast path of steps added at the end); the model only commits it,
@@ -16,10 +16,10 @@ from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .binding import check_binding, params_of
-from .errors import HeaderError, Location, step_label
-from .parsing import Header, InputArgs, fold
-from .plan import (
+from ._binding import check_binding, params_of
+from ._errors import HeaderError, Location, step_label
+from ._parsing import Header, InputArgs, fold
+from ._plan import (
     Plan,
     StepDecl,
     check_reads,
@@ -28,7 +28,7 @@ from .plan import (
     slice_decls,
     slice_inputs,
 )
-from .spec import ModelSpec, check, make_inputs, make_outputs, make_steps
+from ._spec import ModelSpec, check, make_inputs, make_outputs, make_steps
 
 Fns = list[Callable[..., Any]]
 """A model's step callables, in step order (modules and functions alike)."""
@@ -71,7 +71,7 @@ def tail_of(plan: Plan) -> Tail:
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> tail_of(make_spec('x', [(torch.nn.ReLU(), 'x -> h')])[1]).defined
         {'x': None, 'h': None}
     """
@@ -156,7 +156,7 @@ def insert(spec: ModelSpec, fns: Fns, index: int, items: Sequence[Any],
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> spec, plan, fns = make_spec('x', [(torch.nn.ReLU(), 'x -> h')])
         >>> edit = insert(spec, fns, 0, [(torch.nn.ELU(), 'x -> x')], ())
         >>> [s.name for s in edit.plan.steps], edit.fns[0]
@@ -191,7 +191,7 @@ def append(spec: ModelSpec, tail: Tail, items: Sequence[Any],
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> spec, plan, fns = make_spec('x', [(torch.nn.ReLU(), 'x -> h')])
         >>> append(spec, tail_of(plan), [torch.nn.ELU()], ()).tail.last_outs
         ('h',)
@@ -238,7 +238,7 @@ def replace(spec: ModelSpec, fns: Fns, index: int, module: Callable[..., Any],
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> spec, plan, fns = make_spec('x', [(torch.nn.ReLU(), 'x -> h')])
         >>> replace(spec, fns, 0, torch.nn.ELU(), None, ()).fns
         [ELU(alpha=1.0)]
@@ -270,7 +270,7 @@ def remove(spec: ModelSpec, fns: Fns, index: int) -> Edit:
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> spec, plan, fns = make_spec('x', [(torch.nn.ReLU(), 'x -> h'),
         ...                                   (torch.nn.ReLU(), 'h -> h')])
         >>> [d.name for d in remove(spec, fns, 1).spec.steps]
@@ -311,7 +311,7 @@ def slice_model(spec: ModelSpec, plan: Plan, fns: Fns, idx: slice) -> Edit:
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> spec, plan, fns = make_spec('x', [(torch.nn.ReLU(), 'x -> h'), torch.nn.ELU()])
         >>> slice_model(spec, plan, fns, slice('module_1', None)).spec.inputs.names
         ('h',)
@@ -353,7 +353,7 @@ def submodel(spec: ModelSpec, plan: Plan, fns: Fns, outputs: str | Iterable[str]
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> spec, plan, fns = make_spec('x', [(torch.nn.ReLU(), 'x -> h'),
         ...                                   (torch.nn.ELU(), 'h -> y')])
         >>> submodel(spec, plan, fns, 'y', inputs='h').fns
@@ -394,7 +394,7 @@ def clone(spec: ModelSpec, fns: Fns, fn: Callable[[str, Any], Any],
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> spec, plan, fns = make_spec('x', [(torch.nn.ReLU(), 'x -> h')])
         >>> clone(spec, fns, lambda name, child: torch.nn.ELU(), ()).fns
         [ELU(alpha=1.0)]

@@ -5,7 +5,7 @@ swapped as a whole by :meth:`Sequential._install`, the one commit path: a new mo
 (copy on write) and a new per-instance class whose ``forward`` is bound to it. A thread
 calling the model holds one ``forward`` for the whole call, so it sees the old model or the
 new one, never a mix. Edits and derived models (slices, submodels, clones) are worked out on
-records by :mod:`graphseq.surgery`; this module resolves the step key, then installs the
+records by :mod:`graphseq._surgery`; this module resolves the step key, then installs the
 checked result. Edits check the change at once but generate code lazily, on the next use, so
 that many edits cost one build.
 """
@@ -26,13 +26,13 @@ from typing import Any, overload
 
 import torch
 
-from . import surgery
-from .binding import plain_signature
-from .codegen import Variant, compile_forward, compile_stub, generate, note_adder
-from .parsing import InputArgs
-from .plan import Plan, StepDecl, build_plan
-from .signature import Child, Signature, caller_namespace
-from .spec import ModelSpec, make_spec
+from . import _surgery as surgery
+from ._binding import plain_signature
+from ._codegen import Variant, compile_forward, compile_stub, generate, note_adder
+from ._parsing import InputArgs
+from ._plan import Plan, StepDecl, build_plan
+from ._signature import Child, Signature, caller_namespace
+from ._spec import ModelSpec, make_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +209,7 @@ class Sequential(torch.nn.Module):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # The step notes are added here, outside any frame torch.compile compiles: a `try`
         # in the generated forward would stop dynamo from resuming after a child's graph
-        # break (see graphseq.codegen). torch.compile(model) gives up on this frame at such a
+        # break (see graphseq._codegen). torch.compile(model) gives up on this frame at such a
         # break, runs it eagerly and compiles the forward frame below it, which has no `try`.
         try:
             return _module_call(self, *args, **kwargs)
@@ -292,7 +292,7 @@ class Sequential(torch.nn.Module):
         return [d.name for d in self._state.spec.steps]
 
     def _fns(self) -> list[Callable[..., Any]]:
-        """The steps' callables, in step order (what :mod:`graphseq.surgery` edits)."""
+        """The steps' callables, in step order (what :mod:`graphseq._surgery` edits)."""
         return [self._child(name) for name in self._names()]
 
     def _child(self, name: str) -> Callable[..., Any]:
@@ -383,7 +383,7 @@ class Sequential(torch.nn.Module):
             >>> model.call_on(data).shape
             torch.Size([4, 2])
         """
-        from .calling import inputs_from
+        from ._calling import inputs_from
 
         return self(**inputs_from(self.signature, data, inputs))
 
@@ -696,7 +696,7 @@ class Sequential(torch.nn.Module):
         _warn_dead(edit.plan, stacklevel=4)
         self._commit(edit.spec, edit.fns, edit.plan)
 
-    # Surgery: graphseq.surgery works on the records, checked like the constructor ---------
+    # Surgery: graphseq._surgery works on the records, checked like the constructor ---------
 
     def replace(
         self, key: int | str, module: Callable[..., Any], header: str | None = None

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from .errors import HeaderError, Location
-from .labels import label
-from .parsing import Header
+from ._errors import HeaderError, Location
+from ._labels import label
+from ._parsing import Header
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,7 +210,7 @@ def check_binding(
 
     Example:
         >>> relu = torch.nn.ReLU()
-        >>> from graphseq.parsing import parse_header
+        >>> from graphseq._parsing import parse_header
         >>> check_binding(relu, params_of(relu), parse_header('x -> x'), 'x -> x',
         ...               Location('step', 0, 'act', 'header'))
     """

@@ -15,7 +15,7 @@ import tokenize
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from .errors import HeaderError
+from ._errors import HeaderError
 
 __all__ = [
     "Item",

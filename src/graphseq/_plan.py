@@ -14,9 +14,9 @@ from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from .cache import SizedCache
-from .errors import HeaderError, Location, did_you_mean, step_label
-from .parsing import Header, InputArg, InputArgs, Names
+from ._cache import SizedCache
+from ._errors import HeaderError, Location, did_you_mean, step_label
+from ._parsing import Header, InputArg, InputArgs, Names
 
 Kind = Literal["module", "function"]
 
@@ -87,7 +87,7 @@ class Plan:
     Attributes:
         inputs: The parsed input args.
         signature: The inputs with their types resolved (a
-            :class:`graphseq.signature.Signature`).
+            :class:`graphseq._signature.Signature`).
         steps: The checked steps, in order.
         outputs: The names the model returns.
         explicit_outputs: Whether ``outputs`` was given, rather than the last step's.
@@ -217,7 +217,7 @@ def build_plan(
             reads a name not defined yet, or an output is never defined.
 
     Example:
-        >>> from graphseq.parsing import parse_header, parse_input_args
+        >>> from graphseq._parsing import parse_header, parse_input_args
         >>> plan = build_plan(parse_input_args('x'),
         ...                   [StepDecl('lin', parse_header('x -> h'), 'x -> h', 'module'),
         ...                    StepDecl('act', None, None, 'module')])
@@ -263,7 +263,7 @@ def resolved_headers(decls: Sequence[StepDecl]) -> list[Header]:
         One header per step, as far as they resolve.
 
     Example:
-        >>> from graphseq.parsing import parse_header
+        >>> from graphseq._parsing import parse_header
         >>> [str(h) for h in resolved_headers([
         ...     StepDecl('a', parse_header('x -> h'), 'x -> h', 'module'),
         ...     StepDecl('b', None, None, 'module')])]
@@ -339,7 +339,7 @@ def check_reads(
             nearest one.
 
     Example:
-        >>> from graphseq.parsing import parse_header
+        >>> from graphseq._parsing import parse_header
         >>> check_reads(parse_header('x -> y'), 'x -> y', {'x': None}, Location('step', 0))
     """
     for name in header.reads:

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from .errors import HeaderError, Location
-from .parsing import InputArgs, check_type
+from ._errors import HeaderError, Location
+from ._parsing import InputArgs, check_type
 
 
 class Parameter(NamedTuple):

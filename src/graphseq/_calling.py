@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from .signature import Signature
+from ._signature import Signature
 
 
 def inputs_from(signature: Signature, data: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:

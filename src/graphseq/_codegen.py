@@ -10,7 +10,7 @@ from one plan with it:
 * ``summary``, the eager body with ``children`` passed in and a ``record(index, *outs)`` call
   after each step, which :mod:`graphseq.summary` runs to describe every value;
 * ``trimmed``, the eager body for a call with per-hop counts: the counts checked first
-  (:mod:`graphseq.cuts`), then each read that the analysis's cut table cuts wrapped in its cut.
+  (:mod:`graphseq._cuts`), then each read that the analysis's cut table cuts wrapped in its cut.
   It is made on the first trimmed call of each analysis (cached by plan key and cut table), and
   the eager forward's first lines hand such calls to it; see :func:`trim_branch`.
 
@@ -41,12 +41,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .analysis import EDGES, KINDS_KEY, NODES, Analysis, Cut, TrimError, analyze, trimmable
-from .cache import SizedCache
-from .plan import Plan, Step
+from ._analysis import EDGES, KINDS_KEY, NODES, Analysis, Cut, TrimError, analyze, trimmable
+from ._cache import SizedCache
+from ._plan import Plan, Step
 
 if TYPE_CHECKING:
-    from .spec import ModelSpec
+    from ._spec import ModelSpec
 
 Variant = Literal["eager", "script", "summary", "trimmed"]
 
@@ -170,7 +170,7 @@ def call_line(step: Step, target: str, read: Callable[[int, int], str] | None = 
 
 
 def _arg(arg: Any, values: list[str]) -> str:
-    """An argument as :class:`~graphseq.parsing.Arg` writes itself, with ``values`` for names."""
+    """An argument as :class:`~graphseq._parsing.Arg` writes itself, with ``values`` for names."""
     if arg.literal is not None:
         value = arg.literal
     elif arg.pack == "list":
@@ -261,7 +261,7 @@ def helper_values(code: Code) -> dict[str, Any]:
     """
     values: dict[str, Any] = {}
     if "cut_node" in code.names:  # the trimmed variant's cuts
-        from . import cuts
+        from . import _cuts as cuts
 
         values.update(cut_node=cuts.cut_node, cut_edge=cuts.cut_edge, cut_index=cuts.cut_index)
     return values
@@ -394,7 +394,7 @@ def trimmed_runner(code: Code, modules: Mapping[str, Any], functions: Mapping[st
     """What the eager forward's trimming branch calls, and how to give it that forward.
 
     The runner analyses the plan with its children and the model's kinds on each call
-    (:func:`graphseq.analysis.analyze` is cached, and follows marks and training modes), and
+    (:func:`graphseq._analysis.analyze` is cached, and follows marks and training modes), and
     runs the ``trimmed`` variant made for that analysis: generated and compiled on first use,
     then kept by cut table. ``torch.compile`` takes the lookup as a constant. Under ``torch.fx``
     tracing (counts are proxies) it runs the untrimmed forward.
@@ -435,7 +435,7 @@ def trimmed_runner(code: Code, modules: Mapping[str, Any], functions: Mapping[st
             if found.error is not None:
                 entry = f"cannot trim this model exactly: {found.error}"
             else:
-                from .cuts import counter
+                from ._cuts import counter
 
                 made = generate(plan, "trimmed", found)
                 entry = compile_forward(made, modules=modules, functions=functions,
@@ -536,7 +536,7 @@ def stub_source(spec: ModelSpec, refresh: str) -> str:
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> spec = make_spec('x', [(torch.nn.ReLU(), 'x -> y')])[0]
         >>> stub_source(spec, 'refresh').splitlines()[1]  # doctest: +ELLIPSIS
         '    return refresh(self)(self, x...)'
@@ -563,7 +563,7 @@ def compile_stub(spec: ModelSpec, refresh: Callable[[Any], Callable[..., Any]]
 
     Example:
         >>> import torch
-        >>> from graphseq.spec import make_spec
+        >>> from graphseq._spec import make_spec
         >>> spec = make_spec('x', [(torch.nn.ReLU(), 'x -> y')])[0]
         >>> stub = compile_stub(spec, lambda m: lambda self, x, **counts: x + 1)
         >>> stub(None, torch.zeros(1))
