@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch_geometric.inspector import split as reference_split
 
-from graphseq import HeaderError, reading, split
+from graphseq import HeaderError, split
+from graphseq import _reading as reading
 from graphseq._parsing import (
     Arg,
     Header,

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch.nn import ELU, Linear, ReLU
 
-from graphseq import HeaderError, Sequential, from_config, registry, surgery
+from graphseq import HeaderError, Sequential, from_config, registry
+from graphseq import _surgery as surgery
 from graphseq._errors import Location
 from graphseq._spec import make_spec
 from tests.models import graph, named_gcn
