@@ -32,8 +32,8 @@ from torch import nn
 import graphseq
 from bench_core import _gcn_children, _gcn_steps
 try:
-    from bench_core import clear_graphseq_caches as clear
-    from graphseq import cache  # the first release has no caches to clear
+    from bench_core import clear_graphseq_caches as clear, internal
+    internal("cache")  # the first release has no caches to clear
 except ImportError:
     def clear():
         pass

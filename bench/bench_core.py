@@ -113,9 +113,19 @@ def _row(label: str, value: float | None, base: float | None, unit: float, fmt: 
     return f"  {label:<28}{value / unit:>12{fmt}}{ratio}"
 
 
+def internal(name: str) -> Any:
+    """graphseq's internal module ``name`` (``_name``; plain ``name`` before the rename)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"graphseq._{name}")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"graphseq.{name}")
+
+
 def clear_graphseq_caches() -> None:
     """Forget every parsed header, checked dataflow, generated and compiled source."""
-    from graphseq import binding, cache, parsing
+    binding, cache, parsing = internal("binding"), internal("cache"), internal("parsing")
 
     for fn in (parsing.parse_header, parsing.parse_input_args, parsing.parse_outputs,
                parsing.check_type):

@@ -233,7 +233,8 @@ def speed(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
 
 def hook_cost(args: argparse.Namespace) -> None:
     """The forward of a 20-Identity chain with and without the trimming branch in its source."""
-    from graphseq import cache, codegen
+    from graphseq import _cache as cache
+    from graphseq import _codegen as codegen
 
     children = [nn.Identity() for _ in range(20)]
     x = torch.randn(4, 4)
