@@ -187,3 +187,20 @@ def test_public_functions_document_args_and_returns(name: str):
     assert not gaps, "docstring sections missing (Google style): " + "; ".join(
         f"{path}: {', '.join(lacking)}" for path, lacking in gaps.items()
     )
+
+
+def test_no_function_is_over_60_lines_without_a_reason_in_its_docstring():
+    import ast
+
+    long = []
+    for name in EVERY_MODULE:
+        tree = ast.parse(_source(name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            doc = ast.get_docstring(node) or ""
+            first = node.body[1 if doc and len(node.body) > 1 else 0]
+            lines = node.end_lineno - first.lineno + 1  # the body, its docstring left out
+            if lines > 60 and "Long because" not in doc:
+                long.append(f"{name}.{node.name}: {lines} lines")
+    assert not long, "say why in the docstring ('Long because ...'), or split: " + str(long)

@@ -599,6 +599,13 @@ def analyze(plan: Plan, children: Mapping[str, Any],
 
 def _analyze(plan: Plan, children: Mapping[str, Any], facts: tuple[Fact, ...],
              fixed: dict[str, Kind]) -> Analysis:
+    """The analysis of ``plan``: three passes over its steps, each opened by a comment.
+
+    Versions and the kinds layers give them; then unions of the values row-wise steps make
+    share rows, blaming a clash on a step; then levels, cuts and refusals. Long because the
+    three passes share one set of version tables (``current``, ``names``, ``untrusted``,
+    ``reads``, ``outs``), which functions of their own would hand back and forth.
+    """
     kinds = _Kinds()
     current: dict[str, int] = {}
     names: list[str] = []

@@ -140,6 +140,9 @@ class Schedule:
 def schedule(plan: Plan, known: Facts) -> Schedule:
     """The :class:`Schedule` of ``plan``, or a refusal naming the step that cannot run so.
 
+    Long because each refusal is written where its condition is found, with the step's name
+    and the way out: the plan is one loop over the steps, then one over the planned ones.
+
     Args:
         plan: The model's plan.
         known: The analysis of its values and steps.

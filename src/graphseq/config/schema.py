@@ -141,6 +141,10 @@ def _validate_step(
     fault: _Faults,
     budget: _Budget,
 ) -> StepConfig | None:
+    """One step of ``steps``, its problems reported to ``fault``; None where it is unusable.
+
+    Long because each key's check, in the order a user reads a step, sits beside its message.
+    """
     if not isinstance(item, Mapping):
         hint = f"; write '- module: {cut(item, 60)}'" if isinstance(item, str) else ""
         fault(f"steps[{index}]", f"must be a mapping with a 'module' key (got {kind(item)}){hint}")
