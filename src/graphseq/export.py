@@ -24,6 +24,8 @@ from torch.export import Dim, ExportedProgram
 from torch.utils._pytree import tree_leaves
 
 from ._export_errors import explain_export_error, explain_onnx_error
+from ._typed_export import flat_dynamic_shapes, is_typed, wrap
+from .hetero import flat_leaves
 
 if TYPE_CHECKING:
     from ._sequential import Sequential
@@ -224,10 +226,17 @@ def export_program(
 ) -> ExportedProgram:
     """``torch.export.export`` with graphseq's dynamic sizes and error notes.
 
+    Inputs that are dicts by type (a typed model's) are traced as one keyword input per type,
+    named by :func:`flat_inputs`; the outputs' dicts are keyed by the types' names
+    (:func:`graphseq.hetero.key_name`), since a saved ``.pt2`` cannot be called with tuple
+    keys (see ``docs/hetero.md``).
+
     Args:
         model: the model to trace (in its current train/eval mode).
         *args: example inputs.
         dynamic_shapes: torch's ``dynamic_shapes``; default :func:`default_dynamic_shapes`.
+            For a typed model, keyed by input (with dicts by type) or by :func:`flat_inputs`
+            name.
         **kwargs: example keyword inputs.
 
     Returns:
@@ -247,12 +256,19 @@ def export_program(
         torch.Size([9, 2])
     """
     inputs = bind_inputs(model, *args, **kwargs)
+    traced: torch.nn.Module = model
+    if is_typed(inputs):  # dicts by type: one named tensor each (see graphseq._typed_export)
+        wrapper, flat = wrap(model, inputs)
+        traced, inputs = wrapper, ExampleInputs((), flat, tuple(flat))
+        if isinstance(dynamic_shapes, Mapping):
+            dynamic_shapes = flat_dynamic_shapes(dynamic_shapes, wrapper.leaves)
     if dynamic_shapes is None:
-        _check_sizes(model, inputs)
+        _check_sizes(traced, inputs)
         dynamic_shapes = default_dynamic_shapes(inputs)
     try:
         return torch.export.export(
-            model, inputs.args, inputs.kwargs or None, dynamic_shapes=dynamic_shapes, strict=False
+            traced, inputs.args, inputs.kwargs or None, dynamic_shapes=dynamic_shapes,
+            strict=False,
         )
     except Exception as error:
         explain_export_error(model, error)
@@ -271,7 +287,9 @@ def export(
 
     The exported program takes the model's inputs positionally, in the model's order, up to
     the last one the example gives (see :func:`bind_inputs`); an ``.onnx`` graph's inputs are
-    named after them.
+    named after them. A typed model's dicts by type become one input per type, each with sizes
+    of its own, named by input and type (``x__paper``) and given by name: see
+    :func:`flat_inputs`.
 
     Args:
         model: the model (export follows its train/eval mode: call ``model.eval()`` first).
@@ -608,6 +626,28 @@ def describe_inputs(program: ExportedProgram) -> list[tuple[str, str]]:
     return described
 
 
+def flat_inputs(model: torch.nn.Module, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """A typed call's tensors by name, as the model's exported ``.pt2`` and ONNX take them.
+
+    Args:
+        model: the typed model.
+        *args: its inputs, as for ``model(...)``.
+        **kwargs: its keyword inputs.
+
+    Returns:
+        ``{name: value}``, named as :func:`flat_leaves` names them.
+
+    Example:
+        >>> import torch
+        >>> from graphseq import Sequential
+        >>> model = Sequential('x', [(torch.nn.Identity(), 'x -> x')])
+        >>> list(flat_inputs(model, {'paper': torch.ones(3, 2), 'author': torch.ones(1, 2)}))
+        ['x__paper', 'x__author']
+    """
+    values = bind_inputs(model, *args, **kwargs).values()
+    return {leaf.name: leaf.value for leaf in flat_leaves(values)}
+
+
 def run_onnx(
     path: str | os.PathLike[str], model: Sequential, *args: Any, **kwargs: Any
 ) -> list[Any]:
@@ -636,6 +676,6 @@ def run_onnx(
 
     session = onnxruntime.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
     wanted = {i.name for i in session.get_inputs()}
-    values = bind_inputs(model, *args, **kwargs).values()
+    values = flat_inputs(model, *args, **kwargs)  # a typed input: one array per type
     feed = {k: np.asarray(v) for k, v in values.items() if k in wanted}
     return list(session.run(None, feed))

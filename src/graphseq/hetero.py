@@ -29,6 +29,7 @@ by name. See ``docs/hetero.md``.
 from __future__ import annotations
 
 import copy
+import keyword
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,8 +42,8 @@ if TYPE_CHECKING:
     from ._plan import Plan, Step
     from ._sequential import Sequential
 
-__all__ = ["AGGRS", "HeteroError", "HeteroLayer", "HeteroPool", "PerType", "PerTypeChain",
-           "key_name", "levels", "to_hetero"]
+__all__ = ["AGGRS", "HeteroError", "HeteroLayer", "HeteroPool", "Leaf", "PerType", "PerTypeChain",
+           "flat_leaves", "key_name", "levels", "to_hetero"]
 
 NodeType = str
 EdgeType = tuple[str, str, str]
@@ -77,6 +78,59 @@ def key_name(key: Key) -> str:
     """
     text = "__".join(key) if isinstance(key, tuple) else key
     return text.replace(" ", "_").replace("-", "_").replace(":", "_")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One tensor (or plain value) of a typed call, as an exported program takes it.
+
+    Attributes:
+        name: ``input__type`` for a part of a dict by type (``x__paper``), else the input's.
+        input: the model's input it belongs to.
+        key: its node or edge type, or ``None`` for an input that is not a dict.
+        value: the value.
+    """
+
+    name: str
+    input: str
+    key: Key | None
+    value: Any
+
+
+def flat_leaves(values: Mapping[str, Any]) -> list[Leaf]:
+    """Each input's parts, named by type: the inputs of a typed model's exported program.
+
+    Args:
+        values: the model's inputs by name; a typed one is a dict by node or edge type.
+
+    Returns:
+        One :class:`Leaf` per tensor of a dict (in the dict's order) or per other input.
+
+    Raises:
+        HeteroError: a dict holds something other than tensors, or two names are the same,
+            or a name is no Python identifier.
+
+    Example:
+        >>> x = {'paper': torch.ones(3, 2), ('author', 'writes', 'paper'): torch.ones(2, 1)}
+        >>> [leaf.name for leaf in flat_leaves({'x': x, 'n': 2})]
+        ['x__paper', 'x__author__writes__paper', 'n']
+    """
+    leaves: dict[str, Leaf] = {}
+    for input_name, value in values.items():
+        parts = value.items() if isinstance(value, Mapping) else [(None, value)]
+        for key, part in parts:
+            name = input_name if key is None else f"{input_name}__{key_name(key)}"
+            if key is not None and not isinstance(part, torch.Tensor):
+                raise HeteroError(f"input {input_name!r} holds {type(part).__name__} for type "
+                                  f"{key!r}; a typed input holds one tensor per type.")
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise HeteroError(f"input {input_name!r} for type {key!r} would be named "
+                                  f"{name!r}, which is not a Python identifier.")
+            if name in leaves:
+                raise HeteroError(f"input {input_name!r} for type {key!r} and input "
+                                  f"{leaves[name].input!r} would both be named {name!r}.")
+            leaves[name] = Leaf(name, input_name, key, part)
+    return list(leaves.values())
 
 
 # How a typed child maps its header's arguments to one type's call -------------------------
