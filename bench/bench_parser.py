@@ -47,7 +47,7 @@ def threads(seconds: float = 4.0) -> None:
     model = graphseq.Sequential("x", {"a": (a, "x -> h"), "b": (b, "h -> h"),
                                       "c": (c, "h -> y")})
     stop = time.perf_counter() + seconds
-    wrong = errors = taken = 0
+    wrong = extra = errors = taken = 0
     kinds: dict[str, int] = {}
 
     def edit() -> None:
@@ -73,9 +73,12 @@ def threads(seconds: float = 4.0) -> None:
         taken += 1
         if sub["c"] is not c:
             wrong += 1
+        if set(sub._modules) != {s.name for s in sub.plan.steps}:
+            extra += 1  # a step of another version carried over as a child
     editor.join()
     print(f"{taken} derived models (submodel, slice, clone) in {seconds:.0f} s while another "
-          f"thread edits: {wrong} paired step 'c' with the wrong child; {errors} raised {kinds}")
+          f"thread edits: {wrong} paired step 'c' with the wrong child; {extra} held a child "
+          f"that is not one of its steps; {errors} raised {kinds}")
 
 
 if __name__ == "__main__":

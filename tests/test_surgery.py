@@ -354,29 +354,52 @@ def test_models_derived_from_a_subclass_run_like_the_original():
     assert model["a":"b"].scale == 3.0
 
 
+class Annotated(Sequential):
+    """A subclass whose ``__init__`` keeps much state of its own beside the steps."""
+
+    def __init__(self, *args: object, notes: int = 0) -> None:
+        super().__init__(*args)
+        for i in range(notes):
+            setattr(self, f"note_{i}", i)
+
+
 def test_derived_models_read_one_state_while_another_thread_edits():
+    import sys
     import threading
 
     a, b, c = Linear(4, 4), torch.nn.Identity(), ReLU()
-    model = Sequential("x", {"a": (a, "x -> h"), "b": (b, "h -> h"), "c": (c, "h -> y")})
+    # Much own state: carrying it to a derived model takes a while, so an edit lands inside.
+    model = Annotated("x", {"a": (a, "x -> h"), "b": (b, "h -> h"), "c": (c, "h -> y")},
+                      notes=2000)
     done = threading.Event()
     problems: list[str] = []
 
     def edit() -> None:
-        for _ in range(300):
+        while not done.is_set():
             model.remove(1)
             model.insert(1, b, "h -> h")
-        done.set()
 
+    def check(derived: Sequential) -> None:
+        if derived["c"] is not c:
+            problems.append("step 'c' paired with another child")
+        steps = {s.name for s in derived.plan.steps}
+        if set(derived._modules) != steps:  # a step of another version carried as a child
+            problems.append(f"steps {sorted(steps)}, children {sorted(derived._modules)}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so that a torn read is seen
     editor = threading.Thread(target=edit)
     editor.start()
-    while not done.is_set():
-        for derive in (lambda: model.submodel("y"), lambda: model["a":"c"],
-                       lambda: model.clone(lambda name, child: child)):
-            try:
-                if derive()["c"] is not c:
-                    problems.append("step 'c' paired with another child")
-            except Exception as error:  # noqa: BLE001  (collected, asserted below)
-                problems.append(f"{type(error).__name__}: {error}")
-    editor.join()
+    try:
+        for _ in range(200):
+            for derive in (lambda: model.submodel("y"), lambda: model["a":"c"],
+                           lambda: model.clone(lambda name, child: child)):
+                try:
+                    check(derive())
+                except Exception as error:  # noqa: BLE001  (collected, asserted below)
+                    problems.append(f"{type(error).__name__}: {error}")
+    finally:
+        done.set()
+        editor.join()
+        sys.setswitchinterval(interval)
     assert problems == []

@@ -346,7 +346,8 @@ class Sequential(torch.nn.Module):
         cls: type[Sequential] = _user_class(type(self))
         model = cls.__new__(cls)
         torch.nn.Module.__init__(model)
-        _carry_own_state(self, model)
+        with self._lock:  # one version's steps told apart from the model's own state
+            _carry_own_state(self, model)
         _warn_dead(edit.plan)
         model._commit(edit.spec, edit.fns, edit.plan)
         return model
