@@ -354,6 +354,23 @@ def test_models_derived_from_a_subclass_run_like_the_original():
     assert model["a":"b"].scale == 3.0
 
 
+class Gated(Sequential):
+    """A subclass whose ``forward`` reads the model's own training flag."""
+
+    def forward(self, x):
+        return super().forward(x) * (0.0 if self.training else 1.0)
+
+
+def test_models_derived_from_a_model_in_eval_mode_are_in_eval_mode():
+    model = Gated("x", {"a": (Linear(4, 4), "x -> h"), "b": (ReLU(), "h -> y")}).eval()
+    x = torch.randn(5, 4)
+    for derived in (model.clone(lambda name, child: child), model[:], model.submodel("y"),
+                    model["a":"b"]):
+        assert not derived.training
+        assert torch.equal(derived(x), model(x))
+    assert model.train()[:].training
+
+
 class Annotated(Sequential):
     """A subclass whose ``__init__`` keeps much state of its own beside the steps."""
 

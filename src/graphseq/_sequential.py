@@ -795,13 +795,15 @@ class Sequential(torch.nn.Module):
         swap every ``ReLU`` for ``ELU``, wrap each conv layer, or copy everything.
 
         Args:
-            fn: Called once per step with its name and child; returns the new child.
+            fn: Called once per step with its name and child; returns the new child, or
+                ``(child, header)`` to give the step a new header.
 
         Returns:
             A new model of this model's class.
 
         Raises:
-            HeaderError: A new child cannot take its step's arguments.
+            HeaderError: A new child cannot take its step's arguments, or a new header does
+                not fit the model.
 
         Example:
             >>> model = Sequential('x', [(torch.nn.Linear(4, 4), 'x -> x'), torch.nn.ReLU()])
@@ -828,8 +830,10 @@ def _carry_own_state(model: Sequential, derived: Sequential) -> None:
     """Give ``derived`` what a subclass's ``__init__`` set on ``model`` beside the steps.
 
     A derived model is made without calling ``__init__``; it shares the attributes,
-    parameters, buffers and children that are not steps, so that it runs like the original.
+    parameters, buffers and children that are not steps, and is in the same mode (train or
+    eval), so that it runs like the original.
     """
+    derived.training = model.training
     steps = set(model._names())
     for key, value in model.__dict__.items():
         if key not in _TAKEN and key not in steps:
