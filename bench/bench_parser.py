@@ -50,10 +50,13 @@ def threads(seconds: float = 4.0) -> None:
     wrong = extra = errors = taken = 0
     kinds: dict[str, int] = {}
 
+    edits = [0]
+
     def edit() -> None:
         while time.perf_counter() < stop:
             model.remove(1)
             model.insert(1, b, "h -> h")
+            edits[0] += 2
 
     editor = threading.Thread(target=edit)
     editor.start()
@@ -77,8 +80,8 @@ def threads(seconds: float = 4.0) -> None:
             extra += 1  # a step of another version carried over as a child
     editor.join()
     print(f"{taken} derived models (submodel, slice, clone) in {seconds:.0f} s while another "
-          f"thread edits: {wrong} paired step 'c' with the wrong child; {extra} held a child "
-          f"that is not one of its steps; {errors} raised {kinds}")
+          f"thread made {edits[0]} edits: {wrong} paired step 'c' with the wrong child; "
+          f"{extra} held a child that is not one of its steps; {errors} raised {kinds}")
 
 
 if __name__ == "__main__":
