@@ -3,8 +3,9 @@
 What this covers: every row's ``.pt2`` cell (export with dynamic sizes, ``torch.export.save``
 and ``load``, then a graph of another size compared with eager), and the ``.onnx`` cells of
 ``ONNX_ROWS``, a representative subset (a conv, an attention conv, a pool with its size, a
-graph norm, and a row that fails), because each ONNX export takes seconds. A cell that says
-"yes" must measure yes, and one that says "no" must measure no.
+graph norm, and a row that fails), because each ONNX export takes seconds; and the small-graphs
+cells of ``SMALL_ROWS`` (0 nodes, 1 graph), guard text and all. A cell that says "yes" must
+measure yes, and one that says "no" must measure no.
 """
 
 from __future__ import annotations
