@@ -5,7 +5,8 @@ Run: python bench/bench_scale.py [--quick] [--section hook|speed|compile|all]
 hook    What a call without the keywords pays: a forward with the trimming branch in its
         source against the same forward without it.
 speed   Same weights, same batches (3 layers, fan-out [15, 10, 5]): time per training step
-        (forward and backward) and per inference batch, graphseq against GraphSAGE, trimmed and
+        (forward and backward) and per inference batch, graphseq against GraphSAGE and the
+        hand-written module with the same layers (HandSAGE, trim_to_layer), trimmed and
         untrimmed, eager and compiled (torch.compile dynamic=True), with ratios; and a
         jumping-knowledge model, trimmed, against GraphSAGE(jk='cat'), which cannot be trimmed.
 compile torch.compile (dynamic=True and the default) on 50 training batches of varying size
@@ -167,27 +168,31 @@ def speed(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
     sage = GraphSAGE(args.features, args.hidden, num_layers=3, out_channels=args.classes)
     jk_sage = GraphSAGE(args.features, args.hidden, num_layers=3, out_channels=args.classes,
                         jk="cat")
-    ours, ours_jk = chain_from(sage), jk_from(jk_sage)
+    ours, ours_jk, hand = chain_from(sage), jk_from(jk_sage), HandSAGE(sage.convs)
     b = batches[0]
     torch.testing.assert_close(call(ours, b, True), call(sage, b, True))
+    torch.testing.assert_close(call(hand, b, True), call(sage, b, True))
     seeds = b[2][0]
     torch.testing.assert_close(call(ours_jk, b, True)[:seeds], call(jk_sage, b, False)[:seeds])
 
     compiled = {}
     if not args.no_compile:
         for name, m in (("ours", ours), ("sage", sage), ("ours_jk", ours_jk),
-                        ("jk_sage", jk_sage)):
+                        ("jk_sage", jk_sage), ("hand", hand)):
             compiled[name] = torch.compile(m, dynamic=True)
 
     reference = {
         "graphseq, trimmed": "GraphSAGE, trimmed",
         "graphseq, untrimmed": "GraphSAGE, untrimmed",
+        "hand-written, trimmed": "GraphSAGE, trimmed",
+        "hand-written, untrimmed": "GraphSAGE, untrimmed",
         "graphseq JK, trimmed": "GraphSAGE(jk='cat'), untrimmed",
         "graphseq JK, untrimmed": "GraphSAGE(jk='cat'), untrimmed",
     }
     untrimmed = {
         "graphseq, trimmed": "graphseq, untrimmed",
         "GraphSAGE, trimmed": "GraphSAGE, untrimmed",
+        "hand-written, trimmed": "hand-written, untrimmed",
         "graphseq JK, trimmed": "graphseq JK, untrimmed",
     }
 
@@ -198,6 +203,8 @@ def speed(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
             "GraphSAGE, trimmed": (pick("sage", sage), True),
             "graphseq, untrimmed": (pick("ours", ours), False),
             "GraphSAGE, untrimmed": (pick("sage", sage), False),
+            "hand-written, trimmed": (pick("hand", hand), True),
+            "hand-written, untrimmed": (pick("hand", hand), False),
             "graphseq JK, trimmed": (pick("ours_jk", ours_jk), True),
             "graphseq JK, untrimmed": (pick("ours_jk", ours_jk), False),
             "GraphSAGE(jk='cat'), untrimmed": (pick("jk_sage", jk_sage), False),
@@ -224,7 +231,7 @@ def speed(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
                 ratio = f"{value / ms[reference[label]]:.3f}x" if label in reference else ""
                 speedup = f"{ms[untrimmed[label]] / value:.2f}x" if label in untrimmed else ""
                 print(f"  {label:<32}{value:9.2f}{ratio:>14}{speedup:>19}")
-            for model in (ours, sage, ours_jk, jk_sage):
+            for model in (ours, sage, ours_jk, jk_sage, hand):
                 model.zero_grad(set_to_none=True)
 
 
@@ -381,10 +388,11 @@ def break_runs(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
 def compile_runs(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
     gen = torch.Generator().manual_seed(1)
     counts = torch.randint(args.seeds // 4, args.seeds, (args.compile_batches,), generator=gen)
-    batches, source = sample_batches(graph, args.nodes, [10, 5, 3], counts.tolist(), seed=1)
+    fanout = args.compile_fanout
+    batches, source = sample_batches(graph, args.nodes, fanout, counts.tolist(), seed=1)
     sizes = [b[0].size(0) for b in batches]
     print(f"\ncompile: {len(batches)} training batches, {min(counts)}..{max(counts)} seeds, "
-          f"fan-out [10, 5, 3], {min(sizes):,}..{max(sizes):,} nodes; sampler: {source}")
+          f"fan-out {fanout}, {min(sizes):,}..{max(sizes):,} nodes; sampler: {source}")
     print("  recompiles = compiled graphs - 1 (torch._dynamo counters); first = seconds to the "
           "first batch (compile included);\n  steady = median ms per batch over the last "
           f"{len(batches) // 2} batches")
@@ -441,6 +449,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--compile-batches", type=int, default=50)
+    parser.add_argument("--compile-fanout", type=int, nargs=3, default=[10, 5, 3],
+                        help="compile: neighbours sampled per hop")
     parser.add_argument("--break-steps", type=int, default=40,
                         help="compile: timed training steps per graph-break contender")
     parser.add_argument("--features", type=int, default=64)

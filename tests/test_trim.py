@@ -284,10 +284,42 @@ def test_edge_weights_given_by_keyword_are_cut_with_the_edge_index(batch: HopBat
 
 def test_explain_shows_roles_levels_and_kinds() -> None:
     text = explain(jk_model())
-    assert "step 2 ('module_2'): layer (1 hop) at level 1, cuts x1, edge_index" in text
-    assert "step 6 ('module_6'): rowwise at level 2, cuts x1, x2" in text
+    assert "step 2 ('module_2'): layer (1 hop) at level 1, cuts edge_index" in text
+    assert "step 6 ('module_6'): rowwise at level 2, cuts x1" in text
     assert "batches need 3 hops" in text
     assert "w edge" in text and "edge_index edge_index" in text
+
+
+def test_rowwise_steps_run_at_the_level_of_their_readers(batch: HopBatch) -> None:
+    """A ReLU between two layers runs on the rows the next layer keeps, not on all rows."""
+    seen: list[int] = []
+    model = jk_model()
+    model[1].register_forward_pre_hook(lambda m, a: seen.append(a[0].size(0)))
+    model[3].register_forward_pre_hook(lambda m, a: seen.append(a[0].size(0)))
+    full = model(batch.x, batch.edge_index, batch.edge_weight)
+    out = model(batch.x, batch.edge_index, batch.edge_weight, **counts(batch))
+    n = batch.num_sampled_nodes
+    assert seen == [sum(n), sum(n), sum(n[:-1]), sum(n[:-2])]
+    torch.testing.assert_close(out[: n[0]], full[: n[0]])
+    text = explain(model)
+    assert "step 1 ('module_1'): rowwise at level 1, cuts x1" in text
+    assert "step 3 ('module_3'): rowwise at level 2, cuts x2" in text
+    assert "step 7 ('module_7'): rowwise at level 2 (cuts nothing)" in text
+
+
+def test_a_rowwise_step_read_at_two_levels_runs_at_the_lower(batch: HopBatch) -> None:
+    torch.manual_seed(0)
+    model = Sequential("x, edge_index", [
+        (SAGEConv(8, 8), "x, edge_index -> x1"), (ReLU(), "x1 -> r"),
+        (SAGEConv(8, 8), "r, edge_index -> x2"),
+        (SAGEConv(8, 8), "x2, edge_index -> x3"),
+        (torch.add, "r, x3 -> out"),
+    ])
+    assert "step 1 ('module_1'): rowwise at level 1, cuts x1" in explain(model)
+    full = model(batch.x, batch.edge_index)
+    out = model(batch.x, batch.edge_index, **counts(batch))
+    seeds = batch.num_sampled_nodes[0]
+    torch.testing.assert_close(out[:seeds], full[:seeds])
 
 
 def test_a_call_without_counts_takes_the_untrimmed_path(batch: HopBatch) -> None:
@@ -455,7 +487,7 @@ def test_the_trimmed_forward_is_generated_code_users_can_read(batch: HopBatch) -
     model = sage_chain()
     assert "cut_node" not in model.code and "trim_run(self, (x, edge_index)" in model.code
     code = trimmed_code(model)
-    assert "x = modules['module_4'](cut_node(x, nodes, 2, 1), " in code
+    assert "x = modules['module_3'](cut_node(x, nodes, 2, 1))" in code
     assert "cut_index(edge_index, edges, nodes, 2, 0))" in code
     pooled = Sequential("x, edge_index", [(SAGEConv(8, 8), "x, edge_index -> x"),
                                           (lambda x: x.sum(0), "x -> g")])

@@ -580,7 +580,7 @@ def analyze(plan: Plan, children: Mapping[str, Any],
         ...                                      (TAGConv(4, 4, K=2), "x, edge_index -> x")])
         >>> facts = analyze(model.plan, model.children_by_name())
         >>> [(s.role, s.hops, s.level) for s in facts.steps], facts.hops
-        ([('layer', 1, 0), ('rowwise', 0, 0), ('layer', 3, 1)], 4)
+        ([('layer', 1, 0), ('rowwise', 0, 1), ('layer', 3, 1)], 4)
     """
     fixed = tuple(sorted(dict(kinds).items()))
     # A typed child (graphseq.hetero) is read as its per-type template: a typed model's roles,
@@ -704,12 +704,12 @@ def _analyze(plan: Plan, children: Mapping[str, Any], facts: tuple[Fact, ...],
     # Levels. ``depth``: the value is exact on the nodes of hops 0 .. H - depth of a batch of
     # H hops (a layer of reach h at level L makes depth L + h). ``rows``: the level it was cut
     # to. A layer runs at the deepest depth of what it reads; a row-wise step at the deepest
-    # rows, so that values from earlier layers line up with later ones; an opaque or reducing
-    # step only where what it reads is whole (never cut, exact on every row).
+    # rows, so that values from earlier layers line up with later ones (then as late as its
+    # readers allow, see _lifted); an opaque or reducing step only where what it reads is whole
+    # (never cut, exact on every row).
     depth = [0] * len(names)
     rows = [0] * len(names)
-    records: list[StepFacts] = []
-    cut_levels: list[int] = [0]
+    levels: list[int] = []
     for step, found, versions, new in zip(plan.steps, facts, reads, outs, strict=True):
         layer = found.role == "layer"
         level = max(((depth if layer else rows)[v] for _, v in versions), default=0)
@@ -727,6 +727,17 @@ def _analyze(plan: Plan, children: Mapping[str, Any], facts: tuple[Fact, ...],
         for v in new:
             depth[v] = level + found.hops if layer else deepest
             rows[v] = level
+        levels.append(level)
+
+    final = [(name, current[name]) for name in plan.outputs]
+    out_level = max((rows[v] for _, v in final), default=0)
+    levels = _lifted(facts, reads, outs, levels, rows,
+                     [kinds.of(v) for v in range(len(names))], untrusted,
+                     ({v for _, v in final}, out_level))
+    records: list[StepFacts] = []
+    cut_levels: list[int] = [0]
+    for step, found, versions, new, level in zip(plan.steps, facts, reads, outs, levels,
+                                                 strict=True):
         cuts = []
         for i in range(len(step.header.args)):
             items = []
@@ -745,8 +756,6 @@ def _analyze(plan: Plan, children: Mapping[str, Any], facts: tuple[Fact, ...],
                                  level, tuple(cuts),
                                  tuple((names[v], kinds.of(v)) for v in new)))
 
-    final = [(name, current[name]) for name in plan.outputs]
-    out_level = max((rows[v] for _, v in final), default=0)
     outputs = []
     needed = max(cut_levels)
     for name, v in final:
@@ -767,6 +776,43 @@ def _analyze(plan: Plan, children: Mapping[str, Any], facts: tuple[Fact, ...],
              "graphseq.trim.mark(child, 'layer', hops=1)")
     inputs = tuple((n, kinds.of(v)) for v, n in enumerate(plan.inputs.names))
     return Analysis(tuple(records), inputs, tuple(outputs), needed, error, kind_error)
+
+
+def _lifted(facts: tuple[Fact, ...], reads: list[list[tuple[int, int]]], outs: list[list[int]],
+            levels: list[int], rows: list[int], kinds: list[Kind], untrusted: list[int | None],
+            returned: tuple[set[int], int]) -> list[int]:
+    """Each step's level once row-wise steps run as late as their readers allow.
+
+    A row-wise step whose every reader runs at a deeper level runs at the least of those
+    levels, on its inputs cut to it (it updates ``rows`` of what the step makes). Cutting rows
+    commutes with a row-wise step, so the rows kept are the same; the step, and its backward,
+    touch only them. Under ``torch.compile`` this matters most: a ReLU over all rows whose
+    result is then cut saves a mask of all rows for its backward, which took inductor longer
+    than the trimmed layers it sat between (bench/bench_scale.py). Readers' levels do not
+    change: a lifted step's rows never pass the least level that reads them. A step is lifted
+    only where what it reads and makes is node- or edge-level (or, read, never cut) and laid
+    out hop by hop, so that refusals stay where they were.
+    """
+    readers: dict[int, list[int]] = {}
+    for index, versions in enumerate(reads):
+        for _, v in versions:
+            readers.setdefault(v, []).append(index)
+    kept, out_level = returned
+    levels = list(levels)
+    for index in reversed(range(len(levels))):
+        made, read = outs[index], [v for _, v in reads[index]]
+        if (facts[index].role != "rowwise" or not made
+                or any(kinds[v] not in ("node", "edge") for v in made)
+                or any(kinds[v] not in ("node", "edge", "other") for v in read)
+                or any(untrusted[v] is not None for v in read)):
+            continue
+        demand = [levels[r] for v in made for r in readers.get(v, ())]
+        demand += [out_level for v in made if v in kept]
+        if demand and min(demand) > levels[index]:
+            levels[index] = min(demand)
+            for v in made:
+                rows[v] = levels[index]
+    return levels
 
 
 def _cut(name: str, kind: Kind, rows: int, level: int) -> Cut:

@@ -168,8 +168,8 @@ def explain(model: Sequential) -> str:
         ...                                      ReLU(), (SAGEConv(4, 4), "x, edge_index -> x")])
         >>> print(explain(model))
         step 0 ('module_0'): layer (1 hop) at level 0
-        step 1 ('module_1'): rowwise at level 0 (cuts nothing)
-        step 2 ('module_2'): layer (1 hop) at level 1, cuts x, edge_index
+        step 1 ('module_1'): rowwise at level 1, cuts x
+        step 2 ('module_2'): layer (1 hop) at level 1, cuts edge_index
         values: x node, edge_index edge_index
         batches need 2 hops
     """
