@@ -9,6 +9,7 @@ import torch
 from torch.nn import BatchNorm1d, Dropout, Linear, ReLU
 from torch_geometric.nn import (
     APPNP,
+    AntiSymmetricConv,
     ARMAConv,
     ChebConv,
     GCNConv,
@@ -57,6 +58,7 @@ def deep_batch(hops: int, seed: int = 0) -> HopBatch:
     (SSGConv(C, C, alpha=0.1, K=2), 3),
     (ARMAConv(C, C, num_layers=2), 3),
     (GCNConv(C, C), 2),
+    (AntiSymmetricConv(C, num_iters=2), 4),  # num_iters x its GCNConv phi's 2 hops
 ])
 def test_a_k_hop_layer_takes_its_hops_and_is_exact(layer: Any, hops: int) -> None:
     torch.manual_seed(0)
