@@ -7,6 +7,7 @@ On a synthetic graph made in memory (1,000,000 nodes and 10,000,000 edges by def
 
 graphseq chain   model.inference(x, edge_index, batch_size=B) on conv, ReLU, conv, ReLU, conv
 BasicGNN         GraphSAGE.inference(NeighborLoader(num_neighbors=[-1], batch_size=B)) (pyg-lib)
+BasicGNN cache   the same with cache=True (the loader's batches are cut once and kept)
 full forward     model(x, edge_index) under no_grad: the whole graph at once
 sampled          NeighborLoader(num_neighbors=[15, 10, 5]) over B seeds at a time, trimmed
                  graphseq forward, seed rows kept (inexact); timed on --sampled-batches batches
@@ -14,6 +15,9 @@ sampled          NeighborLoader(num_neighbors=[15, 10, 5]) over B seeds at a tim
 graphseq JK      model.inference on the jumping-knowledge model (JK cat over the three layers,
                  then a linear head), which GraphSAGE.inference refuses (jk must be None/'last')
 cutting          the batches alone: graphseq's CSR cut against NeighborLoader([-1])
+budget           in one process, address space limited (RLIMIT_AS) to what is mapped once the
+                 graph and model exist plus --budget-mb: model.inference, then the full forward;
+                 says which of them fits
 
 Each contender runs in a fresh process that makes the same graph from a fixed seed, so that
 its peak memory (ru_maxrss above the RSS once the graph and model exist) is its own. Each
@@ -39,8 +43,8 @@ import torch
 from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTENDERS = ("graphseq", "basicgnn", "full", "sampled", "graphseq_jk", "full_jk", "cut_graphseq",
-              "cut_neighborloader")
+CONTENDERS = ("graphseq", "basicgnn", "basicgnn_cache", "full", "sampled", "graphseq_jk", "full_jk",
+              "cut_graphseq", "cut_neighborloader", "budget")
 PROBE = 2_000  # rows compared between contenders
 
 
@@ -106,6 +110,12 @@ def worker(args: argparse.Namespace) -> None:
         loader = NeighborLoader(data, num_neighbors=[-1], batch_size=args.batch_size,
                                 shuffle=False)
         out = reference.inference(loader)
+    elif name == "basicgnn_cache":
+        loader = NeighborLoader(data, num_neighbors=[-1], batch_size=args.batch_size,
+                                shuffle=False)
+        out = reference.inference(loader, cache=True)
+    elif name == "budget":
+        extra.update(budget(args, chain, x, edge_index))
     elif name == "full":
         with torch.no_grad():
             out = chain(x, edge_index)
@@ -153,12 +163,34 @@ def worker(args: argparse.Namespace) -> None:
                       "probe": path, **extra}), flush=True)
 
 
+def budget(args: argparse.Namespace, chain: nn.Module, x: Tensor,
+           edge_index: Tensor) -> dict[str, float]:
+    """Whether inference, then the full forward, fit in --budget-mb more address space."""
+    chain.inference(x[:100], edge_index[:, :10] % 100, batch_size=50)  # load lazy imports
+    with open("/proc/self/status") as status:
+        size = next(int(line.split()[1]) for line in status if line.startswith("VmSize"))
+    limit = size * 1024 + args.budget_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+    fits = {}
+    for what in ("inference", "forward"):
+        try:
+            with torch.no_grad():
+                if what == "inference":
+                    chain.inference(x, edge_index, batch_size=args.batch_size)
+                else:
+                    chain(x, edge_index)
+            fits[f"{what}_fits"] = 1.0
+        except (MemoryError, RuntimeError):
+            fits[f"{what}_fits"] = 0.0
+    return fits
+
+
 def run(args: argparse.Namespace, name: str, out_dir: str) -> dict[str, float | str] | None:
     command = [sys.executable, __file__, "--worker", name, "--out-dir", out_dir,
                "--nodes", str(args.nodes), "--edges", str(args.edges),
                "--features", str(args.features), "--hidden", str(args.hidden),
                "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-               "--sampled-batches", str(args.sampled_batches)]
+               "--sampled-batches", str(args.sampled_batches), "--budget-mb", str(args.budget_mb)]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -178,6 +210,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sampled-batches", type=int, default=5)
+    parser.add_argument("--budget-mb", type=int, default=1024,
+                        help="address space allowed above the graph and model, for 'budget'")
     parser.add_argument("--skip-full", action="store_true",
                         help="leave out the full-graph forwards (the most memory)")
     parser.add_argument("--only", nargs="+", choices=CONTENDERS, default=None)
@@ -197,7 +231,8 @@ def main() -> None:
     if not WITH_PYG_LIB:
         print("pyg-lib is not installed: leaving out BasicGNN.inference, sampled inference "
               "and NeighborLoader cutting, which need NeighborLoader")
-        names = [n for n in names if n not in ("basicgnn", "sampled", "cut_neighborloader")]
+        names = [n for n in names
+                 if n not in ("basicgnn", "basicgnn_cache", "sampled", "cut_neighborloader")]
     print(f"graph: {args.nodes:,} nodes, {args.edges:,} edges, {args.features} features; "
           f"3 SAGE layers of {args.hidden}; batch size {args.batch_size}; "
           f"{args.threads} torch thread(s)")
@@ -212,6 +247,11 @@ def main() -> None:
                 results[name] = result
                 print(f"  {name}: {float(result['seconds']):.2f} s, peak "
                       f"{float(result['peak_mb']):.0f} MB above the graph", flush=True)
+                if name == "budget":
+                    print(f"  within {args.budget_mb} MB more address space: inference "
+                          f"{'fits' if result['inference_fits'] else 'does not fit'}, the full "
+                          f"forward {'fits' if result['forward_fits'] else 'does not fit'}",
+                          flush=True)
         probes = {n: torch.load(str(r["probe"])) for n, r in results.items() if r["probe"]}
     report(results, probes)
     print(f"load after: {os.getloadavg()[0]:.1f}")
@@ -221,6 +261,7 @@ def report(results: dict[str, dict[str, float | str]], probes: dict[str, Tensor]
     labels = {
         "graphseq": "graphseq model.inference, chain",
         "basicgnn": "GraphSAGE.inference (NeighborLoader [-1])",
+        "basicgnn_cache": "GraphSAGE.inference (NeighborLoader [-1], cache=True)",
         "full": "full-graph forward, chain",
         "sampled": "sampled per-node inference [15, 10, 5] (extrapolated)",
         "graphseq_jk": "graphseq model.inference, JK cat",
@@ -233,12 +274,14 @@ def report(results: dict[str, dict[str, float | str]], probes: dict[str, Tensor]
           "| time / GraphSAGE.inference |")
     print("|---|---|---|---|")
     for name, r in results.items():
+        if name == "budget":
+            continue
         ratio = (f"{float(r['seconds']) / float(base['seconds']):.2f}x" if base is not None
                  else "-")
         print(f"| {labels[name]} | {float(r['seconds']):.2f} | {float(r['peak_mb']):.0f} | "
               f"{ratio} |")
-    pairs = [("graphseq", "basicgnn"), ("graphseq", "full"), ("basicgnn", "full"),
-             ("graphseq_jk", "full_jk"), ("sampled", "graphseq")]
+    pairs = [("graphseq", "basicgnn"), ("basicgnn_cache", "basicgnn"), ("graphseq", "full"),
+             ("basicgnn", "full"), ("graphseq_jk", "full_jk"), ("sampled", "graphseq")]
     print("\nlargest difference on the probe rows:")
     for a, b in pairs:
         if a in probes and b in probes:

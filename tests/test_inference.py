@@ -448,3 +448,94 @@ def test_inference_fits_a_memory_budget_that_the_full_forward_does_not() -> None
                           text=True, timeout=300)
     assert "inference fits (20000, 32)" in done.stdout, done.stdout + done.stderr
     assert "forward does not fit" in done.stdout, done.stdout + done.stderr
+
+
+TYPES = (["paper", "author", "venue"],
+         [("author", "writes", "paper"), ("paper", "rev_writes", "author"),
+          ("paper", "cites", "paper")])
+
+
+def typed_graph(sizes: dict[str, int], edges: int, seed: int) -> dict[str, Any]:
+    """A typed graph with isolated nodes (ids past 3/4 of each type are rarely reached)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = {t: torch.randn(n, 4 + i, generator=gen, dtype=torch.float64)
+         for i, (t, n) in enumerate(sizes.items())}
+    edge_index = {}
+    for src, rel, dst in TYPES[1]:
+        reach_src, reach_dst = max(1, sizes[src] * 3 // 4), max(1, sizes[dst] * 3 // 4)
+        edge_index[(src, rel, dst)] = torch.stack([
+            torch.randint(0, reach_src, (edges,), generator=gen),
+            torch.randint(0, reach_dst, (edges,), generator=gen)])
+    edge_attr = {key: torch.randn(edges, EDGE_DIM, generator=gen, dtype=torch.float64)
+                 for key in edge_index}
+    return {"x": x, "edge_index": edge_index, "edge_attr": edge_attr}
+
+
+def test_a_typed_model_runs_layer_wise_and_equals_its_forward() -> None:
+    from torch_geometric.nn import Linear as LazyLinear
+
+    from graphseq import to_hetero
+
+    torch.manual_seed(0)
+    model = Sequential("x, edge_index, edge_attr", {
+        "enc": (LazyLinear(-1, 8), "x -> h"),  # per node type, 'venue' too
+        "conv1": (SAGEConv((-1, -1), 8), "h, edge_index -> x1"),
+        "act1": (ReLU(), "x1 -> x1"),
+        "conv2": (GATConv((-1, -1), 8, edge_dim=EDGE_DIM, add_self_loops=False),
+                  "x1, edge_index, edge_attr=edge_attr -> x2"),
+        "res": (torch.add, "x1, x2 -> x3"),
+        "conv3": (SAGEConv((-1, -1), 8), "x3, edge_index -> x4"),
+        "jk": (JumpingKnowledge("max"), "xs=[x1, x2, x4] -> z"),
+        "head": (Linear(8, 3), "z -> out"),
+    })
+    typed = to_hetero(model, TYPES, aggr="sum").double().eval()
+    for sizes, edges, batch_size in (({"paper": 30, "author": 11, "venue": 3}, 70, 4),
+                                     ({"paper": 5, "author": 40, "venue": 1}, 25, 7),
+                                     ({"paper": 9, "author": 9, "venue": 9}, 0, 100)):
+        graph = typed_graph(sizes, edges, seed=batch_size)
+        want = typed(**graph)
+        got = typed.inference(**graph, batch_size=batch_size)
+        assert list(got) == list(want) == ["paper", "author"]
+        for key in want:
+            torch.testing.assert_close(got[key], want[key], rtol=1e-9, atol=1e-9)
+
+
+def test_a_typed_model_with_a_k_hop_layer_or_a_pool_is_refused_naming_the_step() -> None:
+    from torch_geometric.nn import TAGConv
+
+    from graphseq import to_hetero
+
+    model = Sequential("x, edge_index", {
+        "conv": (SAGEConv((-1, -1), 4), "x, edge_index -> x1"),
+        "tag": (TAGConv(4, 4, K=2), "x1, edge_index -> x2"),
+    })
+    typed = to_hetero(model, (["paper"], [("paper", "cites", "paper")]))
+    graph = {"x": {"paper": torch.randn(6, 4)},
+             "edge_index": {("paper", "cites", "paper"): torch.tensor([[0, 1], [1, 2]])}}
+    with pytest.raises(InferenceError, match=r"step 1 \('tag'\) reaches 3 hops; inference on "
+                                             r"typed graphs cuts 1-hop neighbourhoods only"):
+        typed.inference(**graph, batch_size=2)
+    pooled = to_hetero(Sequential("x, edge_index, batch", {
+        "conv": (SAGEConv((-1, -1), 4), "x, edge_index -> x"),
+        "pool": (global_mean_pool, "x, batch -> g"),
+    }), (["paper"], [("paper", "cites", "paper")]))
+    with pytest.raises(InferenceError, match=r"step 1 \('pool'\) is graph-level"):
+        pooled.inference(**graph, batch={"paper": torch.zeros(6, dtype=torch.long)},
+                         batch_size=2)
+
+
+def test_typed_inputs_that_do_not_fit_the_graph_are_named() -> None:
+    from graphseq import to_hetero
+
+    typed = to_hetero(Sequential("x, edge_index", [(SAGEConv((-1, -1), 4),
+                                                    "x, edge_index -> x")]), TYPES)
+    graph = typed_graph({"paper": 6, "author": 5, "venue": 2}, 10, seed=0)
+    del graph["edge_attr"]
+    with pytest.raises(InferenceError, match=r"ends at node type 'author', which no node-level"):
+        typed.inference({"paper": graph["x"]["paper"]}, graph["edge_index"], batch_size=2)
+    with pytest.raises(InferenceError, match=r"input 'x' is node-level in a typed graph"):
+        typed.inference(graph["x"]["paper"], graph["edge_index"], batch_size=2)
+    wrong = dict(graph["edge_index"])
+    wrong[("author", "writes", "paper")] = torch.tensor([[7], [0]])
+    with pytest.raises(InferenceError, match=r"names node 7 of type 'author', which has 5 rows"):
+        typed.inference(graph["x"], wrong, batch_size=2)

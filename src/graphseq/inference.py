@@ -21,7 +21,7 @@ import inspect
 import itertools
 import linecache
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -29,13 +29,14 @@ import torch
 from torch import Tensor
 
 from ._analysis import fact
+from ._batches import Batch, Graph, TypedBatch, TypedGraph, targets, view
 from ._codegen import call_line
 from ._plan import INPUT, Plan, Step
 
 if TYPE_CHECKING:
     from ._sequential import Sequential
 
-__all__ = ["InferenceError", "Schedule", "explain", "infer", "schedule"]
+__all__ = ["Batch", "Graph", "InferenceError", "Schedule", "explain", "infer", "schedule"]
 
 Role = Literal["layer", "rowwise", "reduce", "opaque"]
 Kind = Literal["node", "edge", "edge_index", "other"]
@@ -448,175 +449,59 @@ def _compile(source: str, bindings: Sequence[Any]) -> tuple[Callable[..., Any], 
     return fn, filename
 
 
-# Batches cut from the CSR ---------------------------------------------------------------------
-
-
-@dataclass
-class Batch:
-    """One batch of target nodes ``start .. stop - 1`` and their in-edges ``e0 .. e1 - 1``.
-
-    For levels with a layer, ``n_id`` lists the batch's nodes (the targets first, then the
-    nodes first reached at each hop of in-edges) and ``edge_index`` is their in-edges in those
-    local ids, on ``device``: the targets' in-edges first, then (for layers that reach
-    further) the in-edges of the nodes of each hop but the last, whose positions among the
-    sorted edges ``e_id`` holds (``None`` for one hop: ``e0 .. e1 - 1``).
-    """
-
-    start: int
-    stop: int
-    e0: int
-    e1: int
-    device: torch.device
-    n_id: Tensor | None = None
-    edge_index: Tensor | None = None
-    e_id: Tensor | None = None
-
-    @property
-    def size(self) -> int:
-        """The number of target nodes."""
-        return self.stop - self.start
-
-
-class Graph:
-    """The edge index sorted by target once, with its CSR pointer, and the batches it gives."""
-
-    def __init__(self, edge_index: Tensor | None, num_nodes: int) -> None:
-        self.num_nodes = num_nodes
-        self.perm: Tensor | None = None
-        self._local: Tensor | None = None  # node -> local id while a K-hop batch is cut
-        if edge_index is None:
-            self.src = torch.empty(0, dtype=torch.long)
-            self.ptr = torch.zeros(num_nodes + 1, dtype=torch.long)
-            self._ptr = [0] * (num_nodes + 1)
-            return
-        src, dst = edge_index[0], edge_index[1]
-        if dst.numel() > 1 and bool((dst[1:] < dst[:-1]).any()):
-            self.perm = torch.argsort(dst, stable=True)
-            src, dst = src[self.perm], dst[self.perm]
-        self.src = src
-        counts = torch.bincount(dst, minlength=num_nodes)
-        self.ptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=dst.device)
-        torch.cumsum(counts, 0, out=self.ptr[1:])
-        self._ptr = self.ptr.tolist()
-
-    def batches(self, batch_size: int, device: torch.device) -> Iterator[Batch]:
-        """The batches of ``batch_size`` target nodes, without neighbourhoods."""
-        ptr = self._ptr
-        for start in range(0, self.num_nodes, batch_size):
-            stop = min(start + batch_size, self.num_nodes)
-            yield Batch(start, stop, ptr[start], ptr[stop], device)
-
-    def neighbourhood(self, batch: Batch, hops: int = 1) -> None:
-        """Give ``batch`` its nodes and local edge index up to ``hops`` hops (targets first)."""
-        src = self.src[batch.e0:batch.e1]
-        degree = self.ptr[batch.start + 1:batch.stop + 1] - self.ptr[batch.start:batch.stop]
-        dst = torch.repeat_interleave(torch.arange(batch.size, device=src.device), degree)
-        if hops > 1:
-            self._hops(batch, src, dst, hops)
-            return
-        unique, inverse = torch.unique(src, return_inverse=True)
-        inside = (unique >= batch.start) & (unique < batch.stop)
-        outside = ~inside
-        local = torch.where(inside, unique - batch.start,
-                            batch.size + torch.cumsum(outside, 0) - 1)
-        batch.n_id = torch.cat([torch.arange(batch.start, batch.stop, device=src.device),
-                                unique[outside]])
-        batch.edge_index = torch.stack([local[inverse], dst]).to(batch.device)
-        batch.e_id = None
-
-    def _hops(self, batch: Batch, src: Tensor, dst: Tensor, hops: int) -> None:
-        """:meth:`neighbourhood` for layers that reach ``hops`` > 1 hops of in-edges."""
-        if self._local is None:
-            self._local = torch.full((self.num_nodes,), -1, dtype=torch.long,
-                                     device=src.device)
-        local = self._local
-        device = src.device
-        targets = torch.arange(batch.start, batch.stop, device=device)
-        local[targets] = torch.arange(batch.size, device=device)
-        n_id, sources, dests = [targets], [], [dst]
-        e_id = [torch.arange(batch.e0, batch.e1, device=device)]
-        total = batch.size
-        try:
-            for hop in range(1, hops + 1):
-                fresh = torch.unique(src[local[src] < 0])
-                local[fresh] = torch.arange(total, total + fresh.numel(), device=device)
-                total += fresh.numel()
-                n_id.append(fresh)
-                sources.append(local[src])
-                if hop == hops or fresh.numel() == 0:
-                    break
-                # The in-edges of the nodes first reached at this hop.
-                start = self.ptr[fresh]
-                degree = self.ptr[fresh + 1] - start
-                owner = torch.repeat_interleave(torch.arange(fresh.numel(), device=device),
-                                                degree)
-                first = torch.cumsum(degree, 0) - degree
-                edges = start[owner] + torch.arange(owner.numel(), device=device) - first[owner]
-                e_id.append(edges)
-                src = self.src[edges]
-                dests.append(local[fresh][owner])
-            batch.n_id = torch.cat(n_id)
-            batch.edge_index = torch.stack([torch.cat(sources), torch.cat(dests)]).to(
-                batch.device)
-            batch.e_id = torch.cat(e_id)
-        finally:
-            local[torch.cat(n_id)] = -1
-
-
-# The helpers the generated code calls ---------------------------------------------------------
-
-
-def _view(value: Tensor, batch: Batch, how: str) -> Tensor:
-    if how == "gather":
-        assert batch.n_id is not None
-        return value.index_select(0, batch.n_id.to(value.device)).to(batch.device)
-    if how == "gather_edges" and batch.e_id is not None:
-        return value.index_select(0, batch.e_id.to(value.device)).to(batch.device)
-    if how == "rows":
-        return value[batch.start:batch.stop].to(batch.device)
-    return value[batch.e0:batch.e1].to(batch.device)  # "edges"
-
-
-def _targets(value: Any, batch: Batch) -> Any:
-    if isinstance(value, Tensor) and value.dim() > 0:
-        return value.narrow(0, 0, batch.size)
-    return value
+# The store the generated code calls -----------------------------------------------------------
 
 
 class _Store:
-    """Writes each batch's rows of a kept value into its all-rows buffer."""
+    """Writes each batch's rows of a kept value into its all-rows buffer (one per type if typed)."""
 
-    def __init__(self, sched: Schedule, plan: Plan, num_nodes: int, num_edges: int,
-                 device: torch.device) -> None:
+    def __init__(self, sched: Schedule, plan: Plan, num_nodes: int | Mapping[str, int],
+                 num_edges: int | Mapping[Any, int], device: torch.device) -> None:
         self.sched = sched
         self.plan = plan
-        self.rows = {"node": num_nodes, "edge": num_edges}
+        self.rows: dict[str, Any] = {"node": num_nodes, "edge": num_edges}
         self.device = device
 
-    def __call__(self, kept: dict[int, Any], version: int, value: Any, batch: Batch,
-                 step: int) -> None:
+    def __call__(self, kept: dict[int, Any], version: int, value: Any,
+                 batch: Batch | TypedBatch, step: int) -> None:
         kind = self.sched.kinds[version]
         if kind not in self.rows or version in self.sched.whole:  # graph-level: kept whole
             kept[version] = value
             return
+        if not isinstance(batch, TypedBatch):
+            self._write(kept, version, value, batch, kind, self.rows[kind], version, step, "")
+            return
+        if not isinstance(value, Mapping):
+            self._wrong(version, step, f"a {type(value).__name__}", f"a dict by {kind} type")
+        parts: Mapping[Any, Batch] = batch.nodes if kind == "node" else batch.edges
+        buffers = kept.setdefault(version, {})
+        for key, part in value.items():
+            self._write(buffers, key, part, parts[key], kind, self.rows[kind][key], version,
+                        step, f" of type {key!r}")
+
+    def _write(self, buffers: dict[Any, Any], key: Any, value: Any, batch: Batch, kind: str,
+               total: int, version: int, step: int, of_type: str) -> None:
         want = batch.size if kind == "node" else batch.e1 - batch.e0
         if not isinstance(value, Tensor) or value.dim() == 0 or value.size(0) != want:
             got = (f"shape {list(value.shape)}" if isinstance(value, Tensor)
                    else type(value).__name__)
-            where = self.plan.steps[step].where
-            raise InferenceError(
-                f"{where} gave {self.sched.names[version]!r} with {got} for a batch of {want} "
-                f"{kind}s; as a {kind}-level value it needs one row per {kind}. If the step is "
-                "not row-wise, mark it (graphseq.trim.mark) or set the value's kind "
-                "(graphseq.trim.set_kinds)."
-            )
-        buffer = kept.get(version)
+            self._wrong(version, step, f"{got}{of_type}", f"{want} {kind}s{of_type}")
+        buffer = buffers.get(key)
         if buffer is None:
-            buffer = torch.empty((self.rows[kind], *value.shape[1:]), dtype=value.dtype,
+            buffer = torch.empty((total, *value.shape[1:]), dtype=value.dtype,
                                  device=self.device)
-            kept[version] = buffer
+            buffers[key] = buffer
         start, stop = (batch.start, batch.stop) if kind == "node" else (batch.e0, batch.e1)
         buffer[start:stop] = value
+
+    def _wrong(self, version: int, step: int, got: str, want: str) -> None:
+        kind = self.sched.kinds[version]
+        raise InferenceError(
+            f"{self.plan.steps[step].where} gave {self.sched.names[version]!r} with {got} for "
+            f"a batch of {want}; as a {kind}-level value it needs one row per {kind}. If the "
+            "step is not row-wise, mark it (graphseq.trim.mark) or set the value's kind "
+            "(graphseq.trim.set_kinds)."
+        )
 
 
 # The driver ------------------------------------------------------------------------------------
@@ -668,11 +553,15 @@ def infer(
     modes = [(m, m.training) for m in model.modules()]
     model.eval()  # the analysis sees eval mode (BatchNorm uses its running statistics)
     try:
-        sched = schedule(plan, facts(model))  # refusals come before any work
+        known = facts(model)
+        sched = schedule(plan, known)  # refusals come before any work
         values = _bind(plan, inputs, keyword_inputs)
         run_on = _device(model, device)
         keep_on = torch.device(embedding_device)
-        num_nodes, num_edges, edge_index = _sizes(plan, sched, values)
+        sizes: tuple[Any, Any, Any] = (
+            _typed_sizes(plan, sched, values, known.hops) if _typed(sched, values)
+            else _sizes(plan, sched, values))
+        num_nodes, num_edges, edge_index = sizes
         with torch.no_grad():
             return _run(model, plan, sched, values, batch_size, run_on, keep_on, num_nodes,
                         num_edges, edge_index, progress_bar)
@@ -682,14 +571,15 @@ def infer(
 
 
 def _run(model: Sequential, plan: Plan, sched: Schedule, values: list[Any], batch_size: int,
-         run_on: torch.device, keep_on: torch.device, num_nodes: int, num_edges: int,
-         edge_index: Tensor | None, progress_bar: bool) -> Any:
-    graph = Graph(edge_index, num_nodes)
+         run_on: torch.device, keep_on: torch.device, num_nodes: Any, num_edges: Any,
+         edge_index: Any, progress_bar: bool) -> Any:
+    graph: Graph | TypedGraph = (TypedGraph(edge_index, num_nodes) if isinstance(num_nodes, dict)
+                                 else Graph(edge_index, num_nodes))
     kept: dict[int, Any] = {}
     for v, value in enumerate(values):
         kind = sched.kinds[v]
-        if kind == "edge" and isinstance(value, Tensor) and graph.perm is not None:
-            value = value.index_select(0, graph.perm.to(value.device))
+        if kind == "edge":
+            value = graph.permute(value)
         elif kind == "other" and isinstance(value, Tensor):
             value = value.to(run_on)
         if kind != "edge_index":
@@ -699,28 +589,27 @@ def _run(model: Sequential, plan: Plan, sched: Schedule, values: list[Any], batc
     modules = {p.step.name: children[p.step.name] for p in sched.steps if p.step.kind == "module"}
     functions = {p.step.name: children[p.step.name] for p in sched.steps
                  if p.step.kind != "module"}
-    bindings = (modules, functions, _view, store, _targets)  # in the order of _HELPERS
+    bindings = (modules, functions, view, store, targets)  # in the order of _HELPERS
     levels = {}
     for level in sched.levels:
         source, line_to_step = generate(sched, level)
         fn, filename = _compile(source, bindings)
         levels[level] = _Level(fn, filename, line_to_step)
     batched = [level for level in sched.levels if level != SETUP]
-    per_level = -(-num_nodes // batch_size)
     bar = None
     if progress_bar:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(batched) * per_level, desc="inference", unit="batch")
+        bar = tqdm(total=len(batched) * graph.count(batch_size), desc="inference", unit="batch")
     try:
         for level in sched.levels:
             made = levels[level]
             if level == SETUP:
-                _call(made, plan, kept, Batch(0, num_nodes, 0, num_edges, run_on), level)
+                _call(made, plan, kept, graph.whole(run_on), level)
             else:
                 for batch in graph.batches(batch_size, run_on):
                     if sched.hops_at.get(level):
-                        graph.neighbourhood(batch, sched.hops_at[level])
+                        graph.neighbourhood(batch, sched.hops_at[level])  # type: ignore[arg-type]
                     _call(made, plan, kept, batch, level)
                     if bar is not None:
                         bar.update()
@@ -729,11 +618,13 @@ def _run(model: Sequential, plan: Plan, sched: Schedule, values: list[Any], batc
     finally:
         if bar is not None:
             bar.close()
-    results = [_unsorted(kept[v], sched.kinds[v], graph.perm) for v in sched.outputs]
+    results = [graph.unsort(kept[v]) if sched.kinds[v] == "edge" else kept[v]
+               for v in sched.outputs]
     return results[0] if len(results) == 1 else tuple(results)
 
 
-def _call(made: _Level, plan: Plan, kept: dict[int, Any], batch: Batch, level: int) -> None:
+def _call(made: _Level, plan: Plan, kept: dict[int, Any], batch: Batch | TypedBatch,
+          level: int) -> None:
     try:
         made.fn(kept, batch)
     except InferenceError:
@@ -747,20 +638,11 @@ def _call(made: _Level, plan: Plan, kept: dict[int, Any], batch: Batch, level: i
                     step = plan.steps[index]
                     error.add_note(
                         f"graphseq: raised in {step.where} during inference (level {level}, "
-                        f"target nodes {batch.start}..{batch.stop - 1}): {step.header_text}"
+                        f"{batch.describe()}): {step.header_text}"
                     )
                 break
             tb = tb.tb_next
         raise
-
-
-def _unsorted(value: Any, kind: Kind, perm: Tensor | None) -> Any:
-    """An edge-level output back in the order of the given edges."""
-    if kind != "edge" or perm is None or not isinstance(value, Tensor):
-        return value
-    out = torch.empty_like(value)
-    out[perm.to(value.device)] = value
-    return out
 
 
 def _bind(plan: Plan, inputs: tuple[Any, ...], keyword_inputs: Mapping[str, Any]) -> list[Any]:
@@ -830,3 +712,62 @@ def _sizes(plan: Plan, sched: Schedule, values: list[Any]) -> tuple[int, int, Te
                              f"node-level inputs have {num_nodes} rows.")
     return num_nodes, num_edges, edge_index
 
+
+
+def _typed(sched: Schedule, values: list[Any]) -> bool:
+    """Whether the inputs are a typed graph's: the edge index, or a node-level input, a dict."""
+    if sched.index is not None:
+        return isinstance(values[sched.index], Mapping)
+    return any(isinstance(value, Mapping) for v, value in enumerate(values)
+               if sched.kinds[v] == "node")
+
+
+def _typed_sizes(plan: Plan, sched: Schedule, values: list[Any], hops: Sequence[int],
+                 ) -> tuple[dict[str, int], dict[Any, int], dict[Any, Tensor]]:
+    """:func:`_sizes` for a typed graph: nodes by node type, edges by edge type, checked."""
+    for p in sched.steps:
+        if p.layer and hops[p.step.index] > 1:
+            raise InferenceError(f"{p.step.where} reaches {hops[p.step.index]} hops; "
+                                 "inference on typed graphs cuts 1-hop neighbourhoods only.")
+    edge_index: dict[Any, Tensor] = {}
+    if sched.index is not None:
+        name = sched.names[sched.index]
+        given = values[sched.index]
+        if not isinstance(given, Mapping):
+            raise InferenceError(f"input {name!r} is a typed graph's edge index: it needs to be "
+                                 f"a dict by edge type, not {type(given).__name__}.")
+        for key, value in given.items():
+            if not isinstance(value, Tensor) or value.dim() != 2 or value.size(0) != 2 or \
+                    value.is_floating_point() or not (isinstance(key, tuple) and len(key) == 3):
+                raise InferenceError(f"input {name!r}[{key!r}] needs to be an integer tensor "
+                                     "of shape [2, num_edges], under a (source, relation, "
+                                     "destination) edge type.")
+            edge_index[key] = value
+    num_nodes: dict[str, int] = {}
+    for v, name in enumerate(plan.inputs.names):
+        kind, value = sched.kinds[v], values[v]
+        if kind not in ("node", "edge") or value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise InferenceError(f"input {name!r} is {kind}-level in a typed graph, so it "
+                                 f"needs to be a dict by {kind} type, not "
+                                 f"{type(value).__name__}.")
+        for key, part in value.items():
+            rows = part.size(0) if isinstance(part, Tensor) and part.dim() else None
+            if kind == "edge":
+                want = edge_index[key].size(1) if key in edge_index else None
+                if rows is None or rows != want:
+                    raise InferenceError(f"input {name!r}[{key!r}] has {rows} rows, but the "
+                                         f"edge index has {want} edges of that type.")
+            elif rows is None or num_nodes.setdefault(key, rows) != rows:
+                raise InferenceError(f"input {name!r}[{key!r}] has {rows} rows, but another "
+                                     f"node-level input has {num_nodes.get(key)} of that type.")
+    for key, value in edge_index.items():
+        for end, ids in ((key[0], value[0]), (key[-1], value[1])):
+            if end not in num_nodes:
+                raise InferenceError(f"edge type {key!r} ends at node type {end!r}, which no "
+                                     "node-level input has rows for.")
+            if ids.numel() and int(ids.max()) >= num_nodes[end]:
+                raise InferenceError(f"the edge index of {key!r} names node {int(ids.max())} of "
+                                     f"type {end!r}, which has {num_nodes[end]} rows.")
+    return num_nodes, {key: value.size(1) for key, value in edge_index.items()}, edge_index
