@@ -539,3 +539,26 @@ def test_typed_inputs_that_do_not_fit_the_graph_are_named() -> None:
     wrong[("author", "writes", "paper")] = torch.tensor([[7], [0]])
     with pytest.raises(InferenceError, match=r"names node 7 of type 'author', which has 5 rows"):
         typed.inference(graph["x"], wrong, batch_size=2)
+
+
+def test_layers_that_take_target_pairs_get_x_and_the_targets_rows() -> None:
+    from torch_geometric.nn import TAGConv
+
+    model = Sequential("x, edge_index, a", {
+        "sage": (SAGEConv(HIDDEN, HIDDEN), "x, edge_index -> x1"),  # TARGET_PAIRS
+        "gat": (GATConv(HIDDEN, HIDDEN), "x1, edge_index -> x2"),  # not listed
+        "tag": (TAGConv(HIDDEN, HIDDEN, K=2), "x2, edge_index -> x3"),
+        "gine": (GINEConv(Linear(HIDDEN, HIDDEN), edge_dim=EDGE_DIM),  # beside a 3-hop layer
+                 "x2, edge_index, edge_attr=a -> x4"),
+        "sum": (torch.add, "x3, x4 -> out"),
+    }).double()
+    sched = schedule(model.plan, facts(model))
+    views = {p.step.name: [r.view for r in p.reads] for p in sched.steps}
+    assert views["sage"] == ["pair", "index"] and views["gat"] == ["gather", "index"]
+    assert views["gine"] == ["pair", "index", "gather_edges"]  # a 3-hop batch: gathered whole
+    graph = {"x": torch.randn(40, HIDDEN, dtype=torch.float64),
+             "edge_index": torch.randint(0, 40, (2, 150)),
+             "a": torch.randn(150, EDGE_DIM, dtype=torch.float64)}
+    model.eval()
+    for batch_size in (1, 6, 40):
+        assert_same(model.inference(**graph, batch_size=batch_size), model(**graph))

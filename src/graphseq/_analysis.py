@@ -36,8 +36,9 @@ from ._cache import SizedCache
 from ._plan import Plan
 
 __all__ = ["EDGES", "KINDS", "KINDS_KEY", "LAYERS", "NODES", "REFUSED", "ROLES", "ROWWISE",
-           "Analysis", "Cut", "Fact", "Kind", "Mark", "Role", "StepFacts", "TrimError",
-           "analyze", "fact", "fold_name", "mark", "trimmable"]
+           "TARGET_PAIRS", "Analysis", "Cut", "Fact", "Kind", "Mark", "Role", "StepFacts",
+           "TrimError", "analyze", "fact", "fold_name", "mark", "takes_target_pairs",
+           "trimmable"]
 
 Role = Literal["layer", "rowwise", "reduce", "opaque"]
 Kind = Literal["node", "edge", "edge_index", "other"]
@@ -266,6 +267,32 @@ LAYERS: dict[str, Callable[[Any], int | str]] = {
     "GatedGraphConv": _hops("num_layers", plus_normalized=False),
     "AntiSymmetricConv": _antisymmetric,
 }
+
+# PyG layers that take ``x`` as a pair ``(x_source, x_target)`` and whose output row for a target
+# reads only its own ``x_target`` row and its in-edges (with their sources' ``x_source`` rows):
+# layer-wise inference gives them ``(x, x[:targets])``, so they compute the targets' rows only.
+TARGET_PAIRS = frozenset({"SAGEConv", "GraphConv", "GINConv", "GINEConv"})
+
+
+def takes_target_pairs(child: Any) -> bool:
+    """Whether ``child`` is a PyG layer of :data:`TARGET_PAIRS` (not marked otherwise).
+
+    Args:
+        child: A step's module or function.
+
+    Returns:
+        True for an unmarked ``torch_geometric`` layer listed there.
+
+    Example:
+        >>> from torch_geometric.nn import GATConv, SAGEConv
+        >>> takes_target_pairs(SAGEConv(4, 4)), takes_target_pairs(GATConv(4, 4))
+        (True, False)
+    """
+    cls = type(child)
+    if isinstance(getattr(child, "__dict__", {}).get(MARK_KEY), Mark):
+        return False
+    return _package(cls) == "torch_geometric" and cls.__name__ in TARGET_PAIRS
+
 
 # torch_geometric.utils functions that rewrite an edge index: their output is not hop-ordered.
 EDGE_REWRITES = frozenset({

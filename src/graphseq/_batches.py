@@ -165,15 +165,22 @@ class Graph:
 
 def view(value: Any, batch: Batch | TypedBatch, how: str) -> Any:
     """A kept value's part that ``batch`` reads: ``how`` is a :class:`~graphseq.inference.Read`
-    view (``gather``: the rows of the batch's nodes; ``rows``: its targets' rows; ``edges``,
-    ``gather_edges``: its edges' rows). A typed value is a dict by type, viewed type by type."""
+    view (``gather``: the rows of the batch's nodes; ``pair``: those rows and the targets' first
+    rows of them, ``(x, x[:size])``, for a layer of the analysis's ``TARGET_PAIRS`` on a 1-hop
+    batch; ``rows``: its targets' rows; ``edges``, ``gather_edges``: its edges' rows). A typed
+    value is a dict by type, viewed type by type (``pair`` as ``gather``: a typed layer pairs
+    its source and destination types itself)."""
     if isinstance(batch, TypedBatch):
         parts: Mapping[Any, Batch] = batch.edges if how in ("edges", "gather_edges") else \
             batch.nodes
+        how = "gather" if how == "pair" else how
         return {key: view(part, parts[key], how) for key, part in value.items()}
-    if how == "gather":
+    if how in ("gather", "pair"):
         assert batch.n_id is not None
-        return value.index_select(0, batch.n_id.to(value.device)).to(batch.device)
+        rows = value.index_select(0, batch.n_id.to(value.device)).to(batch.device)
+        if how == "pair" and batch.e_id is None:  # 1 hop: every edge ends at a target
+            return rows, rows[:batch.size]
+        return rows
     if how == "gather_edges" and batch.e_id is not None:
         return value.index_select(0, batch.e_id.to(value.device)).to(batch.device)
     if how == "rows":

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from ._analysis import fact
+from ._analysis import fact, takes_target_pairs
 from ._batches import Batch, Graph, TypedBatch, TypedGraph, targets, view
 from ._codegen import call_line
 from ._plan import INPUT, Plan, Step
@@ -58,7 +58,8 @@ class Facts(NamedTuple):
     ``kinds`` has one entry per value version: the inputs first, then each step's outputs, in
     step order. ``why`` says, per step, why it cannot run on a part of the nodes (``None``: it
     can). ``error`` is why the analysis could not type the model at all. ``opaque`` says, for
-    each opaque step, why it is not known to be row-wise.
+    each opaque step, why it is not known to be row-wise. ``pairs`` says, per step, whether it
+    is a layer that takes ``(x_source, x_target)`` (the analysis's ``TARGET_PAIRS``).
     """
 
     roles: tuple[Role, ...]
@@ -67,6 +68,7 @@ class Facts(NamedTuple):
     why: tuple[str | None, ...]
     error: str | None
     opaque: tuple[str | None, ...] = ()
+    pairs: tuple[bool, ...] = ()
 
 
 def facts(model: Sequential) -> Facts:
@@ -90,7 +92,8 @@ def facts(model: Sequential) -> Facts:
             reason = told.refusal or ("it is marked 'opaque'" if told.source == "marked" else
                                       "graphseq's tables do not list it")
         opaque.append(reason)
-    return Facts(roles, hops, kinds, why, error, tuple(opaque))
+    pairs = tuple(takes_target_pairs(children[s.name]) for s in model.plan.steps)
+    return Facts(roles, hops, kinds, why, error, tuple(opaque), pairs)
 
 
 # The schedule: levels, kept values, frees ----------------------------------------------------
@@ -102,7 +105,7 @@ class Read:
 
     name: str
     version: int
-    view: Literal["gather", "gather_edges", "rows", "edges", "index", "whole", "local"]
+    view: Literal["gather", "pair", "gather_edges", "rows", "edges", "index", "whole", "local"]
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,10 @@ def schedule(plan: Plan, known: Facts) -> Schedule:
                     index = v
             views = tuple(Read(n, v, "whole" if setup[v] else _layer_view(kinds[v]))
                           for n, v in reads.items())
+            if known.pairs and known.pairs[step.index] and \
+                    [r.view for r in views].count("gather") == 1:  # its x: (x, x[:targets])
+                views = tuple(Read(r.name, r.version, "pair") if r.view == "gather" else r
+                              for r in views)
             for v in outs:
                 depth[v] = level + 1
         else:
@@ -382,7 +389,7 @@ def generate(sched: Schedule, level: int) -> tuple[str, dict[int, int]]:
         >>> print(generate(schedule(model.plan, facts(model)), 0)[0], end="")
         def make(modules, functions, view, store, targets):
             def level_0(kept, batch):
-                x = view(kept[0], batch, 'gather')
+                x = view(kept[0], batch, 'pair')
                 edge_index = batch.edge_index
                 x = modules['module_0'](x, edge_index)
                 x = targets(x, batch)
