@@ -442,6 +442,8 @@ def _save_onnx(program: ExportedProgram, out: Path, model: Sequential | None) ->
 
     for module in ("onnx", "onnxscript"):
         need("export", module, "ONNX export")
+    from ._onnx_lowering import lower_aggregations, translations
+
     try:  # the program's inputs are named after the model's, and so are the ONNX graph's
         with warnings.catch_warnings(), quiet_loggers(ONNX_REGISTRATION_LOGGER):
             # torch's ONNX exporter trips over torch's own deprecations and logs that optional
@@ -449,7 +451,8 @@ def _save_onnx(program: ExportedProgram, out: Path, model: Sequential | None) ->
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             onnx_program = torch.onnx.export(
-                program, dynamo=True, verbose=False, external_data=False
+                lower_aggregations(program)[0], dynamo=True, verbose=False,
+                external_data=False, custom_translation_table=translations(),
             )
     except Exception as error:
         explain_onnx_error(model, error)
