@@ -50,11 +50,13 @@ def model() -> Sequential:
 
 
 def graph(nodes: int, edges: int, seed: int) -> dict[str, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return {
-        "x": torch.randn(nodes, CHANNELS, generator=gen),
-        "edge_index": torch.randint(0, nodes, (2, edges), generator=gen),
-    }
+    with torch.device("cpu"):  # the same graph on every device
+        gen = torch.Generator().manual_seed(seed)
+        made = {
+            "x": torch.randn(nodes, CHANNELS, generator=gen),
+            "edge_index": torch.randint(0, nodes, (2, edges), generator=gen),
+        }
+    return {k: v.to(torch.get_default_device()) for k, v in made.items()}
 
 
 def cpu_name() -> str:
@@ -69,14 +71,22 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def sync() -> None:
+    """Wait for the GPU's queued work (timings on CUDA), nothing on the CPU."""
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(runners: dict[str, Callable[[], Any]], rounds: int, calls: int) -> dict[str, float]:
     """Best mean seconds per call of each runner, over interleaved rounds."""
     best = {name: float("inf") for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
+            sync()
             start = time.perf_counter()
             for _ in range(calls):
                 run()
+            sync()
             best[name] = min(best[name], (time.perf_counter() - start) / calls)
     return best
 
@@ -88,7 +98,11 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for torch and onnxruntime (default: their own defaults)")
+    parser.add_argument("--device", default="cpu",
+                        help="eager and .pt2 on this device; onnxruntime runs on the CPU only")
     args = parser.parse_args()
+    torch.set_default_device(args.device)
+    on_cpu = args.device == "cpu"
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -99,29 +113,32 @@ def main() -> int:
     example = graph(2_000, 20_000, seed=0)  # export traces a smaller graph; sizes are dynamic
     inputs = graph(NODES, EDGES, seed=1)
     positional = bind_inputs(net, **inputs).args
-    feed = {k: np.asarray(v) for k, v in inputs.items()}
+    feed = {k: np.asarray(v) for k, v in inputs.items()} if on_cpu else {}
     setup: dict[str, float] = {}
     sizes: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         paths = {"pt2": Path(tmp, "model.pt2"), "onnx": Path(tmp, "model.onnx")}
+        if not on_cpu:  # this onnxruntime has the CPU provider only
+            del paths["onnx"]
         for name, path in paths.items():
             start = time.perf_counter()
             net.export(path, **example)
             setup[f"export .{name}"] = time.perf_counter() - start
             sizes[name] = path.stat().st_size
         loaded = torch.export.load(paths["pt2"]).module()
-        options = onnxruntime.SessionOptions()
-        if args.threads:
-            options.intra_op_num_threads = args.threads
-        session = onnxruntime.InferenceSession(
-            str(paths["onnx"]), options, providers=["CPUExecutionProvider"]
-        )
         runners: dict[str, Callable[[], Any]] = {
             "eager": lambda: net(**inputs),
             "loaded .pt2": lambda: loaded(*positional),
-            "onnxruntime": lambda: session.run(None, feed),
         }
+        if on_cpu:
+            options = onnxruntime.SessionOptions()
+            if args.threads:
+                options.intra_op_num_threads = args.threads
+            session = onnxruntime.InferenceSession(
+                str(paths["onnx"]), options, providers=["CPUExecutionProvider"]
+            )
+            runners["onnxruntime"] = lambda: session.run(None, feed)
         if args.aot:
             from torch._inductor import aoti_load_package
 
@@ -137,7 +154,8 @@ def main() -> int:
             want = net(**inputs)
             for name, run in list(runners.items())[1:]:
                 got = run()
-                got = torch.as_tensor(got[0] if isinstance(got, list | tuple) else got)
+                got = torch.as_tensor(got[0] if isinstance(got, list | tuple) else got,
+                                      device=want.device)
                 diff = float((got - want).abs().max())
                 assert diff < 1e-3, f"{name} differs from eager by {diff}"
                 print(f"{name:<12} matches eager (largest difference {diff:.1e})")
@@ -150,7 +168,8 @@ def main() -> int:
           f"{torch.get_num_threads()}, onnxruntime threads {args.threads or 'default'}, "
           f"load average {os.getloadavg()[0]:.1f} (other work shares the CPUs when it is above "
           f"0); Python {platform.python_version()}, torch {torch.__version__}, onnxruntime "
-          f"{onnxruntime.__version__}")
+          f"{onnxruntime.__version__}; device {args.device}"
+          + (f" ({torch.cuda.get_device_name()})" if not on_cpu else ""))
     print(f"model: 3 x SAGEConv ({CHANNELS}->{HIDDEN}->{HIDDEN}->{OUT}) on {NODES:,} nodes, "
           f"{EDGES:,} edges; best mean of {args.rounds} interleaved rounds x {args.calls} calls")
     for name, seconds in setup.items():

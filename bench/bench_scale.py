@@ -62,6 +62,14 @@ def _example() -> Any:
 def sample_batches(graph: dict[str, Tensor], num_nodes: int, fanout: list[int],
                    seed_counts: list[int], seed: int = 0) -> tuple[list[Batch], str]:
     """Hop-ordered batches of the given numbers of seeds, from random seed nodes."""
+    with torch.device("cpu"):  # sampled on the CPU, then moved to --device
+        batches, source = _sample(graph, num_nodes, fanout, seed_counts, seed)
+    device = torch.get_default_device()
+    return [(x.to(device), e.to(device), n, m) for x, e, n, m in batches], source
+
+
+def _sample(graph: dict[str, Tensor], num_nodes: int, fanout: list[int],
+            seed_counts: list[int], seed: int) -> tuple[list[Batch], str]:
     from torch_geometric.typing import WITH_PYG_LIB
 
     gen = torch.Generator().manual_seed(seed)
@@ -144,9 +152,17 @@ def infer(model: Callable[..., Tensor], b: Batch, trimmed: bool) -> None:
         call(model, b, trimmed)
 
 
+def sync() -> None:
+    """Wait for the GPU's queued work (timings on CUDA), nothing on the CPU."""
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(fn: Callable[[], None]) -> float:
+    sync()
     start = time.perf_counter()
     fn()
+    sync()
     return time.perf_counter() - start
 
 
@@ -261,9 +277,11 @@ def hook_cost(args: argparse.Namespace) -> None:
     pairs = [("without the branch", plain), ("with the branch", hooked)]
     for round_ in range(args.hook_rounds):
         for label, model in pairs if round_ % 2 else pairs[::-1]:
+            sync()
             start = time.perf_counter()
             for _ in range(2000):
                 model(x)
+            sync()
             best[label] = min(best[label], (time.perf_counter() - start) / 2000)
     print("\nhook: eager forward of a chain of 20 Identity children, best of "
           f"{args.hook_rounds} rounds of 2000 calls")
@@ -325,9 +343,10 @@ def break_runs(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
     from torch_geometric.nn import GCNConv
 
     nodes = min(args.nodes, 4_000)
-    x = graph["x"][:nodes]
+    device = torch.get_default_device()
+    x = graph["x"][:nodes].to(device)
     keep = (graph["edge_index"] < nodes).all(0)
-    edge_index = graph["edge_index"][:, keep]
+    edge_index = graph["edge_index"][:, keep].to(device)
     hidden = args.hidden
     print(f"\ncompile, graph breaks: a breaking child, then 5 x (Linear {hidden}, ReLU); "
           f"{nodes:,} nodes, {edge_index.size(1):,} edges;\n  frames and ops from a "
@@ -386,8 +405,10 @@ def break_runs(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
 
 
 def compile_runs(args: argparse.Namespace, graph: dict[str, Tensor]) -> None:
-    gen = torch.Generator().manual_seed(1)
-    counts = torch.randint(args.seeds // 4, args.seeds, (args.compile_batches,), generator=gen)
+    with torch.device("cpu"):
+        gen = torch.Generator().manual_seed(1)
+        counts = torch.randint(args.seeds // 4, args.seeds, (args.compile_batches,),
+                               generator=gen)
     fanout = args.compile_fanout
     batches, source = sample_batches(graph, args.nodes, fanout, counts.tolist(), seed=1)
     sizes = [b[0].size(0) for b in batches]
@@ -458,6 +479,8 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (1 is steadier on a loaded machine)")
+    parser.add_argument("--device", default="cpu",
+                        help="where models and batches live (the graph is sampled on the CPU)")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -472,6 +495,9 @@ def main() -> None:
     print("Timings are noisy: this machine is shared with other jobs while it runs.")
     graph = _example().make_graph(args.nodes, args.edges, args.features, args.classes)
     print(f"graph: {args.nodes:,} nodes, {args.edges:,} edges (examples/large_graph.py)")
+    torch.set_default_device(args.device)  # models, and the batches sample_batches moves
+    if args.device != "cpu":
+        print(f"device: {args.device} ({torch.cuda.get_device_name()})")
     if args.section in ("hook", "all"):
         hook_cost(args)
     if args.section in ("speed", "all"):
