@@ -59,7 +59,20 @@ def _prefix(values: Any, keys: Any, level: int) -> Any:
 
 def _blocks(values: Any, keys: Any, level: int) -> Any:
     """:func:`_prefix` where ``n`` is a whole number of blocks."""
-    width = op.Shape(values, start=1, end=2)
+    sums, keys, before, before_keys = _block_sums(values, keys, level)
+    continues = op.Equal(keys, op.Unsqueeze(before_keys, _ints(1)))
+    carry = op.Where(op.Unsqueeze(continues, _ints(2)), op.Unsqueeze(before, _ints(1)),
+                     op.CastLike(op.Constant(value_float=0.0), values))
+    return op.Reshape(op.Add(sums, carry), op.Concat(_ints(-1), _width(values), axis=0))
+
+
+def _block_sums(values: Any, keys: Any, level: int) -> tuple[Any, Any, Any, Any]:
+    """Sums within blocks ([count, BLOCK, F]), keys by block, and each block's carry in.
+
+    The carry into block ``b`` (``before[b]``) belongs to its rows whose key is
+    ``before_keys[b]``: the segment that the earlier blocks began.
+    """
+    width = _width(values)
     count = op.Div(op.Shape(keys), _ints(BLOCK))
     rows = op.Reshape(values, op.Concat(count, _ints(BLOCK), width, axis=0))
     keys = op.Reshape(keys, op.Concat(count, _ints(BLOCK), axis=0))
@@ -73,12 +86,9 @@ def _blocks(values: Any, keys: Any, level: int) -> Any:
     zero_row = op.Expand(op.CastLike(op.Constant(value_float=0.0), values),
                          op.Concat(_ints(1), width, axis=0))
     head = _ints(0), _ints(-1), _ints(0)
-    before = op.Concat(zero_row, op.Slice(carried, *head), axis=0)  # block b's carry in
+    before = op.Concat(zero_row, op.Slice(carried, *head), axis=0)
     before_keys = op.Concat(_ints(-3), op.Slice(last_keys, *head), axis=0)
-    continues = op.Equal(keys, op.Unsqueeze(before_keys, _ints(1)))
-    carry = op.Where(op.Unsqueeze(continues, _ints(2)), op.Unsqueeze(before, _ints(1)),
-                     op.CastLike(op.Constant(value_float=0.0), values))
-    return op.Reshape(op.Add(sums, carry), op.Concat(_ints(-1), width, axis=0))
+    return sums, keys, before, before_keys
 
 
 def _dense(values: Any, keys: Any) -> Any:
@@ -103,7 +113,8 @@ def _segments(out: Any, index: Any, keys: Any, table: Any, take: Any, slow: ir.G
     pad = op.Sub(blocks, edges)
     rows = op.Gather(table, op.Concat(take, op.Expand(op.Sub(op.Shape(table, end=1), _ints(1)),
                                                       pad), axis=0))
-    sums = _blocks(rows, op.Concat(keys, op.Expand(_ints(-1), pad), axis=0), 1)
+    keys = op.Concat(keys, op.Expand(_ints(-1), pad), axis=0)
+    sums, _, before, before_keys = _block_sums(rows, keys, 1)
     targets = op.Shape(out, end=1)
     counts = op.ScatterElements(
         op.ConstantOfShape(targets, value=ir.tensor([0], dtype=ir.DataType.INT64)), index,
@@ -112,7 +123,15 @@ def _segments(out: Any, index: Any, keys: Any, table: Any, take: Any, slow: ir.G
     )
     read = op.Where(op.Greater(counts, _ints(0)), op.Sub(op.CumSum(counts, _ints(0)), _ints(1)),
                     op.Sub(blocks, _ints(1)))
-    fast = op.Add(out, op.Reshape(op.Gather(sums, read), op.Shape(out)))
+    # the carries are added at the rows read only: one per target, not one per edge
+    width = _width(rows)
+    read_sums = op.Gather(op.Reshape(sums, op.Concat(_ints(-1), width, axis=0)), read)
+    block = op.Div(read, _ints(BLOCK))
+    carried = op.Equal(op.Gather(before_keys, block), op.Gather(keys, read))
+    read_sums = op.Add(read_sums, op.Where(op.Unsqueeze(carried, _ints(1)),
+                                           op.Gather(before, block),
+                                           op.CastLike(op.Constant(value_float=0.0), out)))
+    fast = op.Add(out, op.Reshape(read_sums, op.Shape(out)))
     finite = op.Not(op.IsNaN(op.Mul(op.ReduceSum(fast, keepdims=0),
                                     op.CastLike(op.Constant(value_float=0.0), out))))
     then = _graph([_node("Identity", [fast])])
