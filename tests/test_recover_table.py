@@ -1,8 +1,10 @@
 """The coverage table of to_config() for hand-built layers in docs/configs.md is true.
 
 Its totals must agree with its rows, every registered torch.nn and torch_geometric.nn class
-must have a row, and a sample of rows (every eighth, so about forty classes: re-measuring all
-takes minutes) is measured again and must give the published cells.
+must have a row, and every row is measured again and must give the published cells (the whole
+table takes about 15 s). A row whose class needs one of PyG's compiled packages (its cell is
+"not constructed: ImportError" on one side) is skipped only where those packages differ from
+the ones the table was measured with; every other row is compared everywhere.
 """
 
 from __future__ import annotations
@@ -57,15 +59,17 @@ def test_the_totals_agree_with_the_rows() -> None:
     assert counts["all default"][0] >= 150  # the claim in the docs: most layers round-trip
 
 
-@pytest.mark.parametrize("row", ROWS[::8], ids=lambda row: row.name)
-def test_a_sample_of_rows_measures_as_published(row) -> None:
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
+def test_every_row_measures_as_published(row) -> None:
     import warnings
 
-    here = f", {TOOL._compiled()}."
-    if here not in PAGE.read_text(encoding="utf-8"):  # e.g. pyg-lib builds SplineConv, XConv
-        pytest.skip(f"the table was measured with other compiled packages than here{here}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         measured = TOOL.measure(row.name, CLASSES[row.name])
+    here = f", {TOOL._compiled()}."
+    missing = "not constructed: ImportError"
+    if here not in PAGE.read_text(encoding="utf-8") and missing in (measured.default, row.default):
+        pytest.skip(f"{row.name} needs PyG's compiled packages, and the table was measured "
+                    f"with other ones than here{here}")
     assert measured.default == row.default
     assert [(k, cell) for k, cell in measured.variants] == row.variants
