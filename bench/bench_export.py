@@ -101,8 +101,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu",
                         help="eager and .pt2 on this device; onnxruntime runs on the CPU only")
     args = parser.parse_args()
-    torch.set_default_device(args.device)
     on_cpu = args.device == "cpu"
+    if not on_cpu:  # (on the CPU: no device mode in every call)
+        torch.set_default_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
 

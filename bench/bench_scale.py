@@ -495,8 +495,8 @@ def main() -> None:
     print("Timings are noisy: this machine is shared with other jobs while it runs.")
     graph = _example().make_graph(args.nodes, args.edges, args.features, args.classes)
     print(f"graph: {args.nodes:,} nodes, {args.edges:,} edges (examples/large_graph.py)")
-    torch.set_default_device(args.device)  # models, and the batches sample_batches moves
-    if args.device != "cpu":
+    if args.device != "cpu":  # models, and the batches sample_batches moves
+        torch.set_default_device(args.device)  # (on the CPU: no device mode in every call)
         print(f"device: {args.device} ({torch.cuda.get_device_name()})")
     if args.section in ("hook", "all"):
         hook_cost(args)
