@@ -3,7 +3,8 @@
 Run: python bench/bench_core.py [--quick]
 
 (a) the reference's 5-step GCN docstring example on a 4-node graph;
-(b) a chain of 20 ``Identity`` children, which shows the container's own cost.
+(b) a chain of 20 ``Identity`` children, which shows the container's own cost, then split
+into the container's call and the forward's body, against ``torch.nn.Sequential``.
 All four contenders share the same child objects and run in the same process, interleaved.
 """
 
@@ -87,6 +88,70 @@ def _sync() -> None:
     """Wait for the GPU's queued work (timings on CUDA), nothing on the CPU."""
     if torch.cuda.is_initialized():
         torch.cuda.synchronize()
+
+
+def _cell_chain(children: list[nn.Module]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """(b)'s body with each child in its own closure cell: what a forward without the dict costs."""
+    (m0, m1, m2, m3, m4, m5, m6, m7, m8, m9,
+     m10, m11, m12, m13, m14, m15, m16, m17, m18, m19) = children
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        x = m0(x)
+        x = m1(x)
+        x = m2(x)
+        x = m3(x)
+        x = m4(x)
+        x = m5(x)
+        x = m6(x)
+        x = m7(x)
+        x = m8(x)
+        x = m9(x)
+        x = m10(x)
+        x = m11(x)
+        x = m12(x)
+        x = m13(x)
+        x = m14(x)
+        x = m15(x)
+        x = m16(x)
+        x = m17(x)
+        x = m18(x)
+        x = m19(x)
+        return x
+
+    return forward
+
+
+def container_cost(model: nn.Module, flat: nn.Sequential, children: list[nn.Module],
+                   x: torch.Tensor, number: int, repeat: int) -> None:
+    """Split (b)'s forward against torch.nn.Sequential's into the call and the body."""
+    cells = _cell_chain(children)
+    ours, theirs = model.forward, flat.forward
+    cases: dict[str, Callable[[], Any]] = {
+        "graphseq model(x)": lambda: model(x),
+        "torch.nn.Sequential model(x)": lambda: flat(x),
+        "graphseq forward body": lambda: ours(x),
+        "torch.nn.Sequential forward body": lambda: theirs(x),
+        "body with closure cells": lambda: cells(x),
+    }
+    best: dict[str, float] = {}
+    with torch.no_grad():
+        for _ in range(repeat * 2):  # interleaved
+            for label, fn in cases.items():
+                t = _per_call(fn, number, 1)
+                best[label] = min(best.get(label, t), t)
+    us = {k: v * 1e6 for k, v in best.items()}
+    call_ours = us["graphseq model(x)"] - us["graphseq forward body"]
+    call_theirs = us["torch.nn.Sequential model(x)"] - us["torch.nn.Sequential forward body"]
+    print("\n(b) where graphseq's time goes against torch.nn.Sequential (best mean, us)")
+    for label, value in us.items():
+        print(f"  {label:<34}{value:9.2f}")
+    print(f"  container call (model(x) - body): graphseq {call_ours:.2f}, "
+          f"torch.nn.Sequential {call_theirs:.2f}")
+    print(f"  whole call: {us['graphseq model(x)'] / us['torch.nn.Sequential model(x)']:.3f}x; "
+          f"body: {us['graphseq forward body'] / us['torch.nn.Sequential forward body']:.3f}x "
+          f"({(us['graphseq forward body'] - us['torch.nn.Sequential forward body']) * 50:.0f} "
+          f"ns per step); closure cells: "
+          f"{us['body with closure cells'] / us['torch.nn.Sequential forward body']:.3f}x")
 
 
 def _per_call(fn: Callable[[], Any], number: int, repeat: int) -> float:
@@ -293,6 +358,8 @@ def main() -> None:
                 number,
                 repeat,
             )
+            container_cost(graphseq.Sequential("x", [(chain[0], "x -> x"), *chain[1:]]),
+                           nn.Sequential(*chain), chain, torch.randn(4, 16), number, repeat)
         finally:
             tempfile.tempdir = None
             gc.collect()

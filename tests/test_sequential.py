@@ -358,3 +358,16 @@ def test_a_subclass_forward_is_kept_and_super_runs_the_generated_one():
     model.append(ReLU())  # edits keep it too
     assert torch.equal(model(-torch.ones(2)), torch.zeros(2))
     assert isinstance(model[:1], Doubled)
+
+
+def test_a_child_swapped_through_the_module_dict_runs_at_once() -> None:
+    # The forward looks children up in the live module dict (docs/speed.md): setattr,
+    # add_module and DataParallel-style writes take effect without a rebuild.
+    model = Sequential("x", [(torch.nn.Linear(3, 3), "x -> h"), (torch.nn.ReLU(), "h -> y")])
+    x = torch.randn(4, 3)
+    model(x)
+    other = torch.nn.Linear(3, 3)
+    model.module_0 = other
+    assert torch.equal(model(x), other(x).relu())
+    model.add_module("module_1", torch.nn.Tanh())
+    assert torch.equal(model(x), other(x).tanh())
