@@ -288,3 +288,26 @@ def test_the_saving_module_runs_its_examples() -> None:
     result = doctest.testmod(graphseq.saving, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
     assert (graphseq.save.__doc__ or "").strip()
+
+
+def _file_with_header(path: Path, text: str) -> Path:
+    raw = text.encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    return path
+
+
+@pytest.mark.parametrize("nested", ["header", "config"])
+def test_a_deeply_nested_header_is_refused_naming_the_file(tmp_path: Path, nested: str) -> None:
+    depth = 200_000  # far past Python's recursion limit: json.loads alone raises RecursionError
+    if nested == "header":
+        text = "[" * depth + "]" * depth
+    else:
+        meta = {"graphseq.format": "1", "graphseq.config": '{"a":' * depth + "1" + "}" * depth,
+                "graphseq.version": "0", "torch.version": "0", "torch_geometric.version": "0"}
+        text = json.dumps({"__metadata__": meta})
+    path = _file_with_header(tmp_path / "deep.safetensors", text)
+    with pytest.raises(SavedModelError, match=rf"^{path}: .*nests lists and mappings deeper "
+                                              r"than \d+ levels"):
+        graphseq.load(path)
+    with pytest.raises(SavedModelError, match=rf"^{path}: "):
+        read_header(path) if nested == "header" else graphseq.load(path)

@@ -44,6 +44,8 @@ _DTYPES: dict[torch.dtype, str] = {
     torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
     torch.uint8: "U8", torch.bool: "BOOL",
 }
+_HEADER_DEPTH = 3
+"""How deep a header nests: the top mapping, a tensor's entry, its shape or offsets."""
 _CODES = {code: dtype for dtype, code in _DTYPES.items()}
 _KEYS = ("graphseq.format", "graphseq.config", "graphseq.version", "torch.version",
          "torch_geometric.version")
@@ -250,9 +252,10 @@ def _read(
             )
         raw = stream.read(length)
         data = b"" if header_only else stream.read()
+    _check_depth(raw, _HEADER_DEPTH, f"{label}: is not a graphseq model file: its header")
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique)
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise SavedModelError(f"{label}: is not a graphseq model file: its header is not "
                               f"JSON ({' '.join(str(error).split())[:120]})") from None
     if not isinstance(header, dict):
@@ -337,10 +340,42 @@ def _check_offsets(
                               "(the file is corrupted)")
 
 
+def _check_depth(raw: bytes, limit: int, where: str) -> None:
+    """Refuse JSON nesting deeper than ``limit`` before parsing it (``json.loads`` recurses).
+
+    One pass in chunks of 1 MiB, with tensor operations: a quote counts unless an odd run of
+    backslashes precedes it, and a bracket counts outside strings. Linear time, and memory
+    bounded by the chunk, whatever the text holds.
+    """
+    level = quotes = 0
+    plain = -1  # where the last byte that is not a backslash was
+    chunk = 1 << 20
+    for start in range(0, len(raw), chunk):
+        codes = torch.frombuffer(bytearray(raw[start:start + chunk]), dtype=torch.uint8)
+        index = torch.arange(start, start + len(codes))
+        backslash = codes == ord("\\")
+        last = torch.where(backslash, plain, index).cummax(0).values
+        before = torch.cat([torch.tensor([plain]), last[:-1]])
+        escaped = (index - 1 - before) % 2 == 1
+        count = ((codes == ord('"')) & ~escaped).cumsum(0) + quotes
+        outside = count % 2 == 0
+        opens = ((codes == ord("[")) | (codes == ord("{"))) & outside
+        closes = ((codes == ord("]")) | (codes == ord("}"))) & outside
+        levels = (opens.to(torch.int64) - closes.to(torch.int64)).cumsum(0) + level
+        if int(levels.max()) > limit:
+            raise SavedModelError(f"{where} nests lists and mappings deeper than {limit} levels")
+        level, quotes, plain = int(levels[-1]), int(count[-1]), int(last[-1])
+
+
 def _config(info: dict[str, str], label: str) -> dict[str, Any]:
+    from .config import Limits
+
+    text = info["graphseq.config"]
+    _check_depth(text.encode("utf-8", "surrogatepass"), Limits().max_depth,
+                 f"{label}: its metadata key 'graphseq.config'")
     try:
-        config = json.loads(info["graphseq.config"], object_pairs_hook=_unique)
-    except ValueError as error:
+        config = json.loads(text, object_pairs_hook=_unique)
+    except (ValueError, RecursionError) as error:
         raise SavedModelError(f"{label}: its metadata key 'graphseq.config' is not JSON: "
                               f"{' '.join(str(error).split())[:120]}") from None
     if not isinstance(config, dict):
