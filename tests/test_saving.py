@@ -311,3 +311,39 @@ def test_a_deeply_nested_header_is_refused_naming_the_file(tmp_path: Path, neste
         graphseq.load(path)
     with pytest.raises(SavedModelError, match=rf"^{path}: "):
         read_header(path) if nested == "header" else graphseq.load(path)
+
+
+SCRIPT_HUGE = """
+import resource, sys
+import graphseq
+# No more than 4 GB of address space beyond what is mapped now: building the declared
+# Linear(200000, 200000) (160 GB) would fail, not just allocate, on any machine.
+with open("/proc/self/status") as status:
+    mapped = next(int(line.split()[1]) for line in status if line.startswith("VmSize:")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (mapped + (4 << 30), resource.RLIM_INFINITY))
+try:
+    graphseq.load(sys.argv[1])
+except graphseq.saving.SavedModelError as error:
+    print("refused:", error)
+except BaseException as error:
+    print("other:", type(error).__name__, str(error)[:300])
+"""
+
+
+def test_a_config_larger_than_its_weights_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    model = graphseq.Sequential("x", [(torch.nn.Linear(2, 2), "x -> x")])
+
+    def huge(header: dict[str, Any]) -> None:
+        config = json.loads(header["__metadata__"]["graphseq.config"])
+        config["steps"][0]["args"] = [200_000, 200_000]
+        header["__metadata__"]["graphseq.config"] = json.dumps(config)
+
+    path = rewrite(graphseq.save(model, tmp_path / "model.safetensors"), huge)
+    run = subprocess.run([sys.executable, "-c", SCRIPT_HUGE, str(path)], capture_output=True,
+                         text=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"refused: {path}: its weights do not fit its config: "
+                                 "'module_0.weight' is (2, 2) torch.float32 in the file, "
+                                 "(200000, 200000) torch.float32 in the config's model"), run.stdout
+

@@ -188,13 +188,24 @@ def load(
     label = str(path)
     entries, info, data = _read(Path(path), label)
     config = _config(info, label)
+    shapes = {key: (tuple(entry["shape"]), _CODES[entry["dtype"]])
+              for key, entry in entries.items()}
+    try:
+        # First on the meta device, which allocates nothing: a config that declares more
+        # (or other) weights than the file holds is refused before anything is built.
+        with torch.device("meta"):
+            shell: torch.nn.Module | None = from_config(config, allow_imports=allow_imports)
+    except Exception:  # noqa: BLE001 - a layer that cannot be made on meta: checked below
+        shell = None
+    if shell is not None:
+        _check_fits(shell, shapes, label)
     try:
         model = from_config(config, allow_imports=allow_imports)
     except ValueError as error:
         error.add_note(f"graphseq: in the config saved in {label}")
         raise
+    _check_fits(model, shapes, label)
     state = {key: _tensor(entries[key], data, key, label) for key in entries}
-    _check_fits(model, state, label)
     model.load_state_dict(state, strict=True)
     if map_location is not None:
         model.to(torch.device(map_location))
@@ -392,17 +403,20 @@ def _tensor(entry: dict[str, Any], data: memoryview, key: str, label: str) -> to
     return torch.frombuffer(chunk, dtype=dtype).reshape(entry["shape"])
 
 
-def _check_fits(model: torch.nn.Module, state: Mapping[str, torch.Tensor], label: str) -> None:
+def _check_fits(
+    model: torch.nn.Module, shapes: Mapping[str, tuple[tuple[int, ...], torch.dtype]],
+    label: str,
+) -> None:
     """The file's tensors are the model's state: same keys, and each shape and dtype."""
-    want = model.state_dict()
-    missing = [k for k in want if k not in state]
-    extra = [k for k in state if k not in want]
+    want = model.state_dict(keep_vars=True)
+    missing = [k for k in want if k not in shapes]
+    extra = [k for k in shapes if k not in want]
     wrong = [
-        f"{k!r} is {tuple(state[k].shape)} {state[k].dtype} in the file, "
+        f"{k!r} is {shapes[k][0]} {shapes[k][1]} in the file, "
         f"{tuple(v.shape)} {v.dtype} in the config's model"
         for k, v in want.items()
-        if k in state and not torch.nn.parameter.is_lazy(v)
-        and (state[k].shape != v.shape or state[k].dtype != v.dtype)
+        if k in shapes and not torch.nn.parameter.is_lazy(v)
+        and (shapes[k][0] != tuple(v.shape) or shapes[k][1] != v.dtype)
     ]
     faults = [f"no tensor {k!r}" for k in missing[:5]] + [
         f"tensor {k!r} is in no step" for k in extra[:5]] + wrong[:5]
