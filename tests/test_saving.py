@@ -347,3 +347,34 @@ def test_a_config_larger_than_its_weights_is_refused_before_it_is_built(tmp_path
                                  "'module_0.weight' is (2, 2) torch.float32 in the file, "
                                  "(200000, 200000) torch.float32 in the config's model"), run.stdout
 
+
+
+@pytest.mark.parametrize("where", ["cpu", "meta", torch.device("cpu"), torch.device("meta")])
+def test_map_location_puts_every_tensor_there(tmp_path: Path, where: Any) -> None:
+    model = trained()
+    again = graphseq.load(graphseq.save(model, tmp_path / "model.safetensors"), map_location=where)
+    want = torch.device(where).type
+    assert repr(again) == repr(model)
+    assert again.training
+    for key, value in model.state_dict().items():
+        got = again.state_dict()[key]
+        assert (got.device.type, got.shape, got.dtype) == (want, value.shape, value.dtype), key
+        if want == "cpu":
+            assert torch.equal(got, value), key
+    assert all(t.device.type == want for t in [*again.parameters(), *again.buffers()])
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes((tmp_path / "model.safetensors").read_bytes()[:-4])
+    with pytest.raises(SavedModelError, match="cut short"):  # on meta too, though not read
+        graphseq.load(cut, map_location=where)
+
+
+@pytest.mark.parametrize("where", [{"cuda:0": "cpu"}, lambda storage, location: storage, 0.5])
+def test_map_location_that_is_no_device_is_refused_naming_the_argument(
+    tmp_path: Path, where: Any
+) -> None:
+    path = graphseq.save(trained(), tmp_path / "model.safetensors")
+    with pytest.raises(TypeError, match=r"^graphseq.load: map_location must be a device .*, not "
+                                        rf"{type(where).__name__}"):
+        graphseq.load(path, map_location=where)
+    with pytest.raises(ValueError, match=r"^graphseq.load: map_location 'nowhere' is not a device"):
+        graphseq.load(path, map_location="nowhere")

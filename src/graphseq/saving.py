@@ -163,8 +163,11 @@ def load(
 
     Args:
         path: The file.
-        map_location: Where the tensors go, as for ``torch.load`` (``'cpu'``, ``'cuda:0'``,
-            a ``torch.device``); by default the CPU.
+        map_location: The device the model goes to: ``'cpu'``, ``'cuda:0'``, ``'meta'`` or
+            a ``torch.device``; by default the CPU. On ``'meta'`` the weights are neither read
+            nor allocated (their shapes and dtypes are checked). Unlike ``torch.load``, a dict or
+            a function is refused with a ``TypeError``: they remap the devices that pickled
+            tensors were saved from, and a saved model records none.
         allow_imports: Let the saved config name modules by import path (this runs code).
 
     Returns:
@@ -175,6 +178,7 @@ def load(
             is cut short or corrupted, or its weights do not fit its config.
         ConfigError: The saved config names something this installation does not have.
         OSError: The file cannot be opened.
+        TypeError: ``map_location`` is not a device (a dict or a function, say).
 
     Example:
         >>> import graphseq
@@ -185,8 +189,10 @@ def load(
     """
     from .config import from_config
 
+    device = _device(map_location)
     label = str(path)
-    entries, info, data = _read(Path(path), label)
+    meta = device is not None and device.type == "meta"
+    entries, info, data = _read(Path(path), label, data=not meta)
     config = _config(info, label)
     shapes = {key: (tuple(entry["shape"]), _CODES[entry["dtype"]])
               for key, entry in entries.items()}
@@ -194,22 +200,44 @@ def load(
         # First on the meta device, which allocates nothing: a config that declares more
         # (or other) weights than the file holds is refused before anything is built.
         with torch.device("meta"):
-            shell: torch.nn.Module | None = from_config(config, allow_imports=allow_imports)
+            shell: Sequential | None = from_config(config, allow_imports=allow_imports)
     except Exception:  # noqa: BLE001 - a layer that cannot be made on meta: checked below
         shell = None
     if shell is not None:
         _check_fits(shell, shapes, label)
+        if meta:
+            return shell
     try:
         model = from_config(config, allow_imports=allow_imports)
     except ValueError as error:
         error.add_note(f"graphseq: in the config saved in {label}")
         raise
     _check_fits(model, shapes, label)
+    if meta:
+        return model.to(device)
     state = {key: _tensor(entries[key], data, key, label) for key in entries}
     model.load_state_dict(state, strict=True)
-    if map_location is not None:
-        model.to(torch.device(map_location))
+    if device is not None:
+        model.to(device)
     return model
+
+
+def _device(map_location: Any) -> torch.device | None:
+    """``map_location`` as a device: a name or a ``torch.device``, checked before reading."""
+    if map_location is None or isinstance(map_location, torch.device):
+        return map_location
+    if not isinstance(map_location, str):
+        raise TypeError(
+            "graphseq.load: map_location must be a device ('cpu', 'cuda:0', 'meta' or a "
+            f"torch.device), not {type(map_location).__name__}: a dict or a function remaps "
+            "the devices pickled tensors were saved from, and a saved model records none; "
+            "name the device the model should go to"
+        )
+    try:
+        return torch.device(map_location)
+    except RuntimeError:
+        raise ValueError(f"graphseq.load: map_location {map_location!r:.60} is not a device "
+                         "('cpu', 'cuda', 'cuda:0', 'meta', ...)") from None
 
 
 def read_header(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -240,9 +268,9 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, str]:
 
 
 def _read(
-    path: Path, label: str, header_only: bool = False
+    path: Path, label: str, header_only: bool = False, data: bool = True
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str], memoryview]:
-    """The tensor entries, the metadata and the data section, all checked."""
+    """The tensor entries, the metadata and the data section (if ``data``), all checked."""
     info = os.stat(path)
     if stat.S_ISDIR(info.st_mode):
         raise SavedModelError(f"{label}: is a folder, not a saved model")
@@ -262,7 +290,8 @@ def _read(
                 "another kind of file)"
             )
         raw = stream.read(length)
-        data = b"" if header_only else stream.read()
+        blob = stream.read() if data and not header_only else b""
+        have = len(blob) if data else size - 8 - length
     _check_depth(raw, _HEADER_DEPTH, f"{label}: is not a graphseq model file: its header")
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique)
@@ -279,8 +308,8 @@ def _read(
     _check_format(meta, label)
     entries = {key: _entry(key, value, label) for key, value in header.items()}
     if not header_only:
-        _check_offsets(entries, len(data), size, label)
-    return entries, meta, memoryview(data)
+        _check_offsets(entries, have, size, label)
+    return entries, meta, memoryview(blob)
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
