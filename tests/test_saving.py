@@ -378,3 +378,37 @@ def test_map_location_that_is_no_device_is_refused_naming_the_argument(
         graphseq.load(path, map_location=where)
     with pytest.raises(ValueError, match=r"^graphseq.load: map_location 'nowhere' is not a device"):
         graphseq.load(path, map_location="nowhere")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_a_model_in_another_dtype_is_saved_and_loads_in_it(tmp_path: Path, dtype: Any) -> None:
+    model = trained().to(dtype)
+    with pytest.raises(ValueError, match="a dtype or device given at construction"):
+        model.to_config()  # a config describes no dtype ...
+    path = graphseq.save(model, tmp_path / "model.safetensors")  # ... but the file's weights do
+    assert read_header(path)["graphseq.dtype"] == str(dtype).removeprefix("torch.")
+    again = graphseq.load(path)
+    assert repr(again) == repr(model)
+    state = model.state_dict()
+    assert list(again.state_dict()) == list(state)
+    for key, value in again.state_dict().items():
+        assert value.dtype == state[key].dtype and torch.equal(value, state[key]), key
+    assert {t.dtype for t in again.buffers()} == {t.dtype for t in model.buffers()}
+    if dtype == torch.float64:
+        x, edge_index, batch = graph()
+        model.eval()
+        again.eval()
+        out = again(x.double(), edge_index, batch)
+        assert out.dtype == torch.float64 and torch.equal(out, model(x.double(), edge_index, batch))
+    meta = graphseq.load(path, map_location="meta")
+    assert [t.dtype for t in meta.state_dict().values()] == [t.dtype for t in state.values()]
+
+
+def test_a_model_mixing_floating_dtypes_is_refused_saying_how_to_save_it(tmp_path: Path) -> None:
+    model = trained()
+    model[5].double()
+    with pytest.raises(ValueError, match=r"holds floating-point tensors of several dtypes "
+                                         r"\(torch.float32: 'module_0.bias'.*; torch.float64: "
+                                         r"'module_5.weight'\).*model.to\(torch.float64\)"):
+        graphseq.save(model, tmp_path / "model.safetensors")
+    assert not (tmp_path / "model.safetensors").exists()

@@ -3,10 +3,10 @@
 The file uses the safetensors layout: 8 bytes (little-endian) giving the length of a JSON
 header, the header, then the raw bytes of each tensor of the model's ``state_dict``
 (weights and persistent buffers). The header's ``__metadata__`` holds the model's config
-(:meth:`graphseq.Sequential.to_config`, as JSON), the format version and the versions of
-graphseq, torch and PyG that wrote it. Reading it runs no code: the header is JSON, the
-tensors are bytes, and the config is built by :func:`graphseq.from_config`, which imports
-nothing unless ``allow_imports=True``.
+(:meth:`graphseq.Sequential.to_config`, as JSON), the format version, the versions of
+graphseq, torch and PyG that wrote it, and the model's floating-point dtype. Reading it
+runs no code: the header is JSON, the tensors are bytes, and the config is built by
+:func:`graphseq.from_config`, which imports nothing unless ``allow_imports=True``.
 
 Every way a file can be wrong (not a graphseq file, a newer format, cut short, corrupted,
 weights that do not fit the config) raises :class:`SavedModelError` naming the file and the
@@ -15,6 +15,7 @@ key at fault.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -47,6 +48,7 @@ _DTYPES: dict[torch.dtype, str] = {
 _HEADER_DEPTH = 3
 """How deep a header nests: the top mapping, a tensor's entry, its shape or offsets."""
 _CODES = {code: dtype for dtype, code in _DTYPES.items()}
+_FLOATING = {str(d).removeprefix("torch."): d for d in _DTYPES if d.is_floating_point}
 _KEYS = ("graphseq.format", "graphseq.config", "graphseq.version", "torch.version",
          "torch_geometric.version")
 
@@ -70,7 +72,10 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> Path:
 
     The file is written next to its final name and then renamed, so a crash never leaves a
     half-written file under that name. Lazy parameters (``SAGEConv(-1, 16)``) must have been
-    initialized by a first call.
+    initialized by a first call. A model converted to another dtype (``model.double()``) is
+    saved in it: the file records the dtype, and :func:`load` builds the model, then converts
+    it, as ``model.to(dtype)`` does. The model's floating-point parameters and buffers must
+    all have one dtype.
 
     Args:
         model: The model; every step must be describable by ``model.to_config()``.
@@ -81,7 +86,8 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> Path:
 
     Raises:
         ValueError: A step cannot be written to a config, a parameter is still lazy, a
-            state entry is not a tensor of a supported dtype, or ``path`` is a folder.
+            state entry is not a tensor of a supported dtype, floating-point tensors have
+            several dtypes, or ``path`` is a folder.
 
     Example:
         >>> import tempfile, pathlib, torch, graphseq
@@ -110,7 +116,11 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> Path:
             f"cannot save {target}: {', '.join(lazy[:3])} {'is' if len(lazy) == 1 else 'are'} "
             "lazy and not initialized yet; call the model once on an example, then save it"
         )
-    config = model.to_config()
+    dtype = _one_floating_dtype(model, target)
+    default = torch.get_default_dtype()
+    # A config describes no dtype: it is described as built (in the default dtype), and the
+    # file records the dtype, which load converts to after building, as model.to(dtype) did.
+    config = (model if dtype in (None, default) else _converted(model, default)).to_config()
     header: dict[str, Any] = {"__metadata__": {
         "graphseq.format": str(FORMAT),
         "graphseq.config": json.dumps(config, separators=(",", ":")),
@@ -118,6 +128,8 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> Path:
         "torch.version": torch.__version__,
         "torch_geometric.version": _pyg_version(),
     }}
+    if dtype is not None:
+        header["__metadata__"]["graphseq.dtype"] = str(dtype).removeprefix("torch.")
     blobs: list[bytes] = []
     offset = 0
     for key, value in _state_items(model):
@@ -194,6 +206,7 @@ def load(
     meta = device is not None and device.type == "meta"
     entries, info, data = _read(Path(path), label, data=not meta)
     config = _config(info, label)
+    dtype = _saved_dtype(info, label)
     shapes = {key: (tuple(entry["shape"]), _CODES[entry["dtype"]])
               for key, entry in entries.items()}
     try:
@@ -204,6 +217,7 @@ def load(
     except Exception:  # noqa: BLE001 - a layer that cannot be made on meta: checked below
         shell = None
     if shell is not None:
+        _convert(shell, dtype)
         _check_fits(shell, shapes, label)
         if meta:
             return shell
@@ -212,6 +226,7 @@ def load(
     except ValueError as error:
         error.add_note(f"graphseq: in the config saved in {label}")
         raise
+    _convert(model, dtype)
     _check_fits(model, shapes, label)
     if meta:
         return model.to(device)
@@ -220,6 +235,26 @@ def load(
     if device is not None:
         model.to(device)
     return model
+
+
+def _saved_dtype(info: dict[str, str], label: str) -> torch.dtype | None:
+    """The model's floating-point dtype, as the file records it (files may record none)."""
+    name = info.get("graphseq.dtype")
+    if name is None:
+        return None
+    if name not in _FLOATING:
+        raise SavedModelError(f"{label}: its metadata key 'graphseq.dtype' is {name!r:.40}, not "
+                              f"one of {', '.join(_FLOATING)}")
+    return _FLOATING[name]
+
+
+def _convert(model: torch.nn.Module, dtype: torch.dtype | None) -> None:
+    """``model.to(dtype)``, where a floating-point tensor has another dtype."""
+    if dtype is not None and any(
+        t.is_floating_point() and t.dtype != dtype and not torch.nn.parameter.is_lazy(t)
+        for t in [*model.parameters(), *model.buffers()]
+    ):
+        model.to(dtype)
 
 
 def _device(map_location: Any) -> torch.device | None:
@@ -469,6 +504,35 @@ def _bytes(tensor: torch.Tensor) -> bytes:
         return b""
     return bytes(flat.view(torch.uint8).numpy().tobytes()) if flat.dtype != torch.bool else \
         bytes(flat.to(torch.uint8).numpy().tobytes())
+
+
+def _one_floating_dtype(model: torch.nn.Module, target: Path) -> torch.dtype | None:
+    """The dtype of every floating-point parameter and buffer; several are refused."""
+    found: dict[torch.dtype, list[str]] = {}
+    for key, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and not torch.nn.parameter.is_lazy(tensor):
+            found.setdefault(tensor.dtype, []).append(key)
+    if len(found) > 1:
+        kinds = "; ".join(f"{dtype}: {', '.join(repr(k) for k in keys[:2])}"
+                          f"{', ...' if len(keys) > 2 else ''}" for dtype, keys in found.items())
+        widest = max(found, key=lambda dtype: dtype.itemsize)
+        raise ValueError(
+            f"cannot save {target}: it holds floating-point tensors of several dtypes ({kinds})"
+            "; a saved model is built and then converted to one dtype: convert the whole "
+            f"model first, with model.to({widest}) for example"
+        )
+    return next(iter(found), None)
+
+
+def _converted(model: Sequential, dtype: torch.dtype) -> Sequential:
+    """A copy of ``model`` with its floating-point tensors in ``dtype`` (to describe it)."""
+    memo: dict[int, Any] = {}
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            cast = tensor.detach().to(dtype)
+            memo[id(tensor)] = (torch.nn.Parameter(cast, requires_grad=tensor.requires_grad)
+                                if isinstance(tensor, torch.nn.Parameter) else cast)
+    return copy.deepcopy(model, memo)
 
 
 def _version() -> str:

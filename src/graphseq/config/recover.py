@@ -235,7 +235,8 @@ def _verify(
             raise Unrecoverable(
                 f"rebuilt, its {key!r} is {tuple(other.shape)} {other.dtype}, not "
                 f"{tuple(tensor.shape)} {tensor.dtype} (a dtype or device given at "
-                "construction is not part of a config: convert the model after building)"
+                "construction is not part of a config: convert the model after building; "
+                "graphseq.save keeps a converted model's dtype)"
             )
     _compare_outputs(module, candidate, name)
 
