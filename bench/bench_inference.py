@@ -12,6 +12,9 @@ full forward     model(x, edge_index) under no_grad: the whole graph at once
 sampled          NeighborLoader(num_neighbors=[15, 10, 5]) over B seeds at a time, trimmed
                  graphseq forward, seed rows kept (inexact); timed on --sampled-batches batches
                  and extrapolated to all nodes
+graphseq GAT     model.inference on three GATConv layers (BasicGNN GAT's own), against
+BasicGNN GAT     GAT.inference and the full forward: GATConv takes (x, x[:targets]) in graphseq
+full GAT         (docs/scale.md, "Targets only"), so it computes its targets' rows only
 graphseq JK      model.inference on the jumping-knowledge model (JK cat over the three layers,
                  then a linear head), which GraphSAGE.inference refuses (jk must be None/'last')
 cutting          the batches alone: graphseq's CSR cut against NeighborLoader([-1])
@@ -44,7 +47,9 @@ from torch import Tensor, nn
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENDERS = ("graphseq", "basicgnn", "basicgnn_cache", "full", "sampled", "graphseq_jk", "full_jk",
-              "cut_graphseq", "cut_neighborloader", "budget")
+              "graphseq_gat", "basicgnn_gat", "full_gat", "cut_graphseq", "cut_neighborloader",
+              "budget")
+NEED_PYG_LIB = ("basicgnn", "basicgnn_cache", "basicgnn_gat", "sampled", "cut_neighborloader")
 PROBE = 2_000  # rows compared between contenders
 
 
@@ -79,6 +84,23 @@ def make_models(features: int, hidden: int) -> tuple[nn.Module, nn.Module, nn.Mo
     return reference, chain, jk
 
 
+def make_gat(features: int, hidden: int) -> tuple[nn.Module, nn.Module]:
+    """BasicGNN's GAT, and graphseq's chain with its layers."""
+    from torch_geometric.nn import GAT
+
+    import graphseq
+
+    torch.manual_seed(0)
+    reference = GAT(features, hidden, num_layers=3).eval()
+    c = reference.convs
+    chain = graphseq.Sequential("x, edge_index", [
+        (c[0], "x, edge_index -> x"), nn.ReLU(),
+        (c[1], "x, edge_index -> x"), nn.ReLU(),
+        (c[2], "x, edge_index -> x"),
+    ]).eval()
+    return reference, chain
+
+
 def rss_mb() -> float:
     with open("/proc/self/status") as status:
         for line in status:
@@ -106,6 +128,18 @@ def worker(args: argparse.Namespace) -> None:
         out = chain.inference(x, edge_index, batch_size=args.batch_size)
     elif name == "graphseq_jk":
         out = jk.inference(x, edge_index, batch_size=args.batch_size)
+    elif name.endswith("_gat"):
+        gat, gat_chain = make_gat(args.features, args.hidden)
+        start = time.perf_counter()
+        if name == "graphseq_gat":
+            out = gat_chain.inference(x, edge_index, batch_size=args.batch_size)
+        elif name == "basicgnn_gat":
+            loader = NeighborLoader(data, num_neighbors=[-1], batch_size=args.batch_size,
+                                    shuffle=False)
+            out = gat.inference(loader)
+        else:
+            with torch.no_grad():
+                out = gat_chain(x, edge_index)
     elif name == "basicgnn":
         loader = NeighborLoader(data, num_neighbors=[-1], batch_size=args.batch_size,
                                 shuffle=False)
@@ -233,8 +267,7 @@ def main() -> None:
     if not WITH_PYG_LIB:
         print("pyg-lib is not installed: leaving out BasicGNN.inference, sampled inference "
               "and NeighborLoader cutting, which need NeighborLoader")
-        names = [n for n in names
-                 if n not in ("basicgnn", "basicgnn_cache", "sampled", "cut_neighborloader")]
+        names = [n for n in names if n not in NEED_PYG_LIB]
     print(f"graph: {args.nodes:,} nodes, {args.edges:,} edges, {args.features} features; "
           f"3 SAGE layers of {args.hidden}; batch size {args.batch_size}; "
           f"{args.threads} torch thread(s)")
@@ -274,22 +307,26 @@ def report(results: dict[str, dict[str, float | str]], probes: dict[str, Tensor]
         "sampled": "sampled per-node inference [15, 10, 5] (extrapolated)",
         "graphseq_jk": "graphseq model.inference, JK cat",
         "full_jk": "full-graph forward, JK cat",
+        "graphseq_gat": "graphseq model.inference, 3 GATConv",
+        "basicgnn_gat": "GAT.inference (NeighborLoader [-1])",
+        "full_gat": "full-graph forward, 3 GATConv",
         "cut_graphseq": "cutting batches: graphseq CSR",
         "cut_neighborloader": "cutting batches: NeighborLoader [-1]",
     }
-    base = results.get("basicgnn")
     print("\n| contender | time (s) | peak memory above the graph (MB) "
-          "| time / GraphSAGE.inference |")
+          "| time / BasicGNN's inference (GraphSAGE, or GAT for the GAT rows) |")
     print("|---|---|---|---|")
     for name, r in results.items():
         if name == "budget":
             continue
+        base = results.get("basicgnn_gat" if name.endswith("_gat") else "basicgnn")
         ratio = (f"{float(r['seconds']) / float(base['seconds']):.2f}x" if base is not None
                  else "-")
         print(f"| {labels[name]} | {float(r['seconds']):.2f} | {float(r['peak_mb']):.0f} | "
               f"{ratio} |")
     pairs = [("graphseq", "basicgnn"), ("basicgnn_cache", "basicgnn"), ("graphseq", "full"),
-             ("basicgnn", "full"), ("graphseq_jk", "full_jk"), ("sampled", "graphseq")]
+             ("basicgnn", "full"), ("graphseq_jk", "full_jk"), ("sampled", "graphseq"),
+             ("graphseq_gat", "basicgnn_gat"), ("graphseq_gat", "full_gat")]
     print("\nlargest difference on the probe rows:")
     for a, b in pairs:
         if a in probes and b in probes:

@@ -541,12 +541,53 @@ def test_typed_inputs_that_do_not_fit_the_graph_are_named() -> None:
         typed.inference(graph["x"], wrong, batch_size=2)
 
 
+def _attention_layers() -> dict[str, tuple[Any, str]]:
+    from torch_geometric.nn import GATv2Conv, ResGatedGraphConv, TransformerConv
+
+    plain, edges = "x, edge_index -> y", "x, edge_index, edge_attr=a -> y"
+    return {
+        "gat": (GATConv(HIDDEN, HIDDEN, heads=2), plain),
+        "gat_mean_loops": (GATConv(HIDDEN, HIDDEN, heads=2, concat=False, edge_dim=EDGE_DIM,
+                                   fill_value="mean"), edges),
+        "gat_residual": (GATConv(HIDDEN, HIDDEN, heads=3, residual=True), plain),
+        "gat_bipartite": (GATConv((HIDDEN, HIDDEN), HIDDEN, add_self_loops=False), plain),
+        "gatv2": (GATv2Conv(HIDDEN, HIDDEN, heads=2), plain),
+        "gatv2_shared": (GATv2Conv(HIDDEN, HIDDEN, heads=2, share_weights=True,
+                                   edge_dim=EDGE_DIM, residual=True), edges),
+        "transformer": (TransformerConv(HIDDEN, HIDDEN, heads=2), plain),
+        "transformer_beta": (TransformerConv(HIDDEN, HIDDEN, heads=2, beta=True,
+                                             edge_dim=EDGE_DIM, concat=False), edges),
+        "resgated": (ResGatedGraphConv(HIDDEN, HIDDEN), plain),
+    }
+
+
+@pytest.mark.parametrize("name", list(_attention_layers()))
+def test_attention_layers_take_target_pairs_and_stay_exact(name: str) -> None:
+    # Their self-loops go to the first min(sources, targets) nodes: the batch's targets.
+    layer, header = _attention_layers()[name]
+    model = Sequential("x, edge_index, a", {"layer": (layer, header),
+                                            "out": (torch.nn.LazyLinear(2), "y -> z")})
+    generator = torch.Generator().manual_seed(3)
+    edge_index = torch.randint(0, 36, (2, 150), generator=generator)  # 36..39 isolated
+    edge_index[:, :6] = torch.tensor([0, 1, 2, 3, 3, 5]).repeat(2, 1)  # self-loops, a duplicate
+    graph = {"x": torch.randn(40, HIDDEN, generator=generator, dtype=torch.float64),
+             "edge_index": edge_index,
+             "a": torch.randn(150, EDGE_DIM, generator=generator, dtype=torch.float64)}
+    model(**{k: v.float() if v.is_floating_point() else v for k, v in graph.items()})
+    model = model.double().eval()
+    steps = schedule(model.plan, facts(model)).steps
+    views = {p.step.name: [r.view for r in p.reads] for p in steps}
+    assert views["layer"][0] == "pair"
+    for batch_size in (1, 7, 40):
+        assert_same(model.inference(**graph, batch_size=batch_size), model(**graph))
+
+
 def test_layers_that_take_target_pairs_get_x_and_the_targets_rows() -> None:
-    from torch_geometric.nn import TAGConv
+    from torch_geometric.nn import GCNConv, TAGConv
 
     model = Sequential("x, edge_index, a", {
         "sage": (SAGEConv(HIDDEN, HIDDEN), "x, edge_index -> x1"),  # TARGET_PAIRS
-        "gat": (GATConv(HIDDEN, HIDDEN), "x1, edge_index -> x2"),  # not listed
+        "gat": (GCNConv(HIDDEN, HIDDEN), "x1, edge_index -> x2"),  # not listed
         "tag": (TAGConv(HIDDEN, HIDDEN, K=2), "x2, edge_index -> x3"),
         "gine": (GINEConv(Linear(HIDDEN, HIDDEN), edge_dim=EDGE_DIM),  # beside a 3-hop layer
                  "x2, edge_index, edge_attr=a -> x4"),

@@ -271,7 +271,10 @@ LAYERS: dict[str, Callable[[Any], int | str]] = {
 # PyG layers that take ``x`` as a pair ``(x_source, x_target)`` and whose output row for a target
 # reads only its own ``x_target`` row and its in-edges (with their sources' ``x_source`` rows):
 # layer-wise inference gives them ``(x, x[:targets])``, so they compute the targets' rows only.
-TARGET_PAIRS = frozenset({"SAGEConv", "GraphConv", "GINConv", "GINEConv"})
+# The attention layers add their self-loops for the first min(sources, targets) nodes, which
+# are the targets themselves, as the batch lists its targets first (tests/test_inference.py).
+TARGET_PAIRS = frozenset({"SAGEConv", "GraphConv", "GINConv", "GINEConv", "GATConv", "GATv2Conv",
+                          "TransformerConv", "ResGatedGraphConv"})
 
 
 def takes_target_pairs(child: Any) -> bool:
@@ -284,8 +287,8 @@ def takes_target_pairs(child: Any) -> bool:
         True for an unmarked ``torch_geometric`` layer listed there.
 
     Example:
-        >>> from torch_geometric.nn import GATConv, SAGEConv
-        >>> takes_target_pairs(SAGEConv(4, 4)), takes_target_pairs(GATConv(4, 4))
+        >>> from torch_geometric.nn import GCNConv, SAGEConv
+        >>> takes_target_pairs(SAGEConv(4, 4)), takes_target_pairs(GCNConv(4, 4))
         (True, False)
     """
     cls = type(child)
