@@ -412,3 +412,27 @@ def test_a_model_mixing_floating_dtypes_is_refused_saying_how_to_save_it(tmp_pat
                                          r"'module_5.weight'\).*model.to\(torch.float64\)"):
         graphseq.save(model, tmp_path / "model.safetensors")
     assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_the_cli_exports_a_saved_model_with_its_weights_and_no_weights_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch.manual_seed(5)
+    model = graphseq.Sequential("x, edge_index", [
+        (GCNConv(8, 16), "x, edge_index -> x"), torch.nn.ReLU(),
+        (SAGEConv(16, 4), "x, edge_index -> x"),
+    ])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()  # not what building its config gives: the file's weights must be used
+    path = graphseq.save(model, tmp_path / "model.safetensors")
+    out = tmp_path / "model.pt2"
+    assert main(["export", str(path), "-o", str(out), "-i", "x=12x8", "-i", "edge_index=2x40"]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith(f"wrote {out} (") and ", OK" in report
+    program = torch.export.load(out).module()
+    x, edge_index, _ = graph()
+    with torch.no_grad():
+        torch.testing.assert_close(program(x, edge_index), model.eval()(x, edge_index))
+        assert not torch.allclose(program(x, edge_index),
+                                  graphseq.from_config(model.to_config()).eval()(x, edge_index))
