@@ -436,3 +436,16 @@ def test_the_cli_exports_a_saved_model_with_its_weights_and_no_weights_option(
         torch.testing.assert_close(program(x, edge_index), model.eval()(x, edge_index))
         assert not torch.allclose(program(x, edge_index),
                                   graphseq.from_config(model.to_config()).eval()(x, edge_index))
+
+
+def test_tensors_not_aligned_for_their_dtype_in_the_file_load_exactly(tmp_path: Path) -> None:
+    model = graphseq.Sequential("x", [(torch.nn.Linear(1, 1), "x -> x"),
+                                      torch.nn.BatchNorm1d(1)]).half()
+    model[1].num_batches_tracked.fill_(2**40 + 3)
+    path = graphseq.save(model, tmp_path / "model.safetensors")
+    header = json.loads(path.read_bytes()[8:8 + struct.unpack("<Q", path.read_bytes()[:8])[0]])
+    assert header["module_1.num_batches_tracked"]["data_offsets"][0] % 8 != 0  # 2-byte halves
+    again = graphseq.load(path)
+    for key, value in model.state_dict().items():
+        assert value.dtype == again.state_dict()[key].dtype
+        assert torch.equal(value, again.state_dict()[key]), key

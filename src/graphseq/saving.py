@@ -325,7 +325,11 @@ def _read(
                 "another kind of file)"
             )
         raw = stream.read(length)
-        blob = stream.read() if data and not header_only else b""
+        blob = bytearray()
+        if data and not header_only:  # read once, into memory the tensors can view
+            blob = bytearray(max(size - 8 - length, 0))
+            del blob[stream.readinto(blob):]
+            blob += stream.read()  # the file grew since it was measured: the check says so
         have = len(blob) if data else size - 8 - length
     _check_depth(raw, _HEADER_DEPTH, f"{label}: is not a graphseq model file: its header")
     try:
@@ -461,9 +465,12 @@ def _config(info: dict[str, str], label: str) -> dict[str, Any]:
 def _tensor(entry: dict[str, Any], data: memoryview, key: str, label: str) -> torch.Tensor:
     start, stop = entry["data_offsets"]
     dtype = _CODES[entry["dtype"]]
-    chunk = bytearray(data[start:stop])  # a copy the tensor owns
-    if not chunk:
+    if start == stop:
         return torch.empty(entry["shape"], dtype=dtype)
+    if start % dtype.itemsize == 0:  # a view of the file's bytes; load_state_dict copies it
+        return torch.frombuffer(data, dtype=dtype, count=(stop - start) // dtype.itemsize,
+                                offset=start).reshape(entry["shape"])
+    chunk = bytearray(data[start:stop])  # not aligned for its dtype: a copy that is
     return torch.frombuffer(chunk, dtype=dtype).reshape(entry["shape"])
 
 
