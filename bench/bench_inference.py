@@ -60,6 +60,18 @@ def make_graph(nodes: int, edges: int, features: int) -> tuple[Tensor, Tensor]:
     return x, edge_index
 
 
+def chain_of(reference: nn.Module) -> nn.Module:
+    """graphseq's chain of a 3-layer BasicGNN's own layers, ReLU between (BasicGNN's default)."""
+    import graphseq
+
+    c = reference.convs
+    return graphseq.Sequential("x, edge_index", [
+        (c[0], "x, edge_index -> x"), nn.ReLU(),
+        (c[1], "x, edge_index -> x"), nn.ReLU(),
+        (c[2], "x, edge_index -> x"),
+    ]).eval()
+
+
 def make_models(features: int, hidden: int) -> tuple[nn.Module, nn.Module, nn.Module]:
     """GraphSAGE, and graphseq's chain and JK models with GraphSAGE's own layers."""
     from torch_geometric.nn import GraphSAGE, JumpingKnowledge
@@ -68,12 +80,8 @@ def make_models(features: int, hidden: int) -> tuple[nn.Module, nn.Module, nn.Mo
 
     torch.manual_seed(0)
     reference = GraphSAGE(features, hidden, num_layers=3).eval()
+    chain = chain_of(reference)
     c = reference.convs
-    chain = graphseq.Sequential("x, edge_index", [
-        (c[0], "x, edge_index -> x"), nn.ReLU(),
-        (c[1], "x, edge_index -> x"), nn.ReLU(),
-        (c[2], "x, edge_index -> x"),
-    ]).eval()
     jk = graphseq.Sequential("x, edge_index", [
         (c[0], "x, edge_index -> x1"), (nn.ReLU(), "x1 -> x1"),
         (c[1], "x1, edge_index -> x2"), (nn.ReLU(), "x2 -> x2"),
@@ -88,17 +96,9 @@ def make_gat(features: int, hidden: int) -> tuple[nn.Module, nn.Module]:
     """BasicGNN's GAT, and graphseq's chain with its layers."""
     from torch_geometric.nn import GAT
 
-    import graphseq
-
     torch.manual_seed(0)
     reference = GAT(features, hidden, num_layers=3).eval()
-    c = reference.convs
-    chain = graphseq.Sequential("x, edge_index", [
-        (c[0], "x, edge_index -> x"), nn.ReLU(),
-        (c[1], "x, edge_index -> x"), nn.ReLU(),
-        (c[2], "x, edge_index -> x"),
-    ]).eval()
-    return reference, chain
+    return reference, chain_of(reference)
 
 
 def rss_mb() -> float:
