@@ -449,3 +449,78 @@ def test_tensors_not_aligned_for_their_dtype_in_the_file_load_exactly(tmp_path: 
     for key, value in model.state_dict().items():
         assert value.dtype == again.state_dict()[key].dtype
         assert torch.equal(value, again.state_dict()[key]), key
+
+
+class _Scaled(torch.nn.Module):  # a buffer the file does not hold, made from an argument
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+        self.lin = torch.nn.Linear(width, width)
+        self.register_buffer("scale", torch.full((width,), 2.0), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale
+
+
+class _Shifted(torch.nn.Module):  # a plain tensor attribute, neither parameter nor buffer
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+        self.lin = torch.nn.Linear(width, width)
+        self.shift = torch.arange(float(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) + self.shift
+
+
+class _Tied(torch.nn.Module):  # one weight held by two layers
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+        self.first = torch.nn.Linear(width, width)
+        self.second = torch.nn.Linear(width, width)
+        self.second.weight = self.first.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x).relu())
+
+
+@pytest.mark.parametrize("layer", [_Scaled, _Shifted, _Tied], ids=lambda c: c.__name__)
+def test_state_the_file_does_not_hold_is_made_by_a_real_build(tmp_path: Path, layer: Any) -> None:
+    # load skips the second build (to_empty on the checked meta shell, then the weights) only
+    # where the file's tensors are the whole state; these three layers need the real build.
+    from graphseq import registry
+
+    registry.register(layer.__name__, layer)
+    try:
+        model = graphseq.Sequential("x", [(layer(4), "x -> x"), torch.nn.Linear(4, 2)])
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)  # not the values a new build would have
+        loaded = graphseq.load(graphseq.save(model, tmp_path / "m.safetensors"))
+        x = torch.randn(3, 4)
+        assert torch.equal(loaded(x), model(x))
+        if layer is _Tied:
+            assert loaded[0].second.weight is loaded[0].first.weight
+    finally:
+        registry.unregister(layer.__name__)
+
+
+def test_a_model_whose_file_holds_its_whole_state_loads_without_a_second_build(
+    tmp_path: Path,
+) -> None:
+    # Without the real build's random initialisation, nothing but the file sets the values:
+    # every parameter and buffer equals the saved model's bit for bit, and so do the outputs.
+    model = trained()
+    path = graphseq.save(model, tmp_path / "m.safetensors")
+    torch.manual_seed(123)
+    loaded = graphseq.load(path)
+    after = torch.randn(1)
+    torch.manual_seed(123)
+    assert torch.equal(after, torch.randn(1))  # load drew no random numbers: no init ran
+    for (k, a), (j, b) in zip(model.state_dict().items(), loaded.state_dict().items(),
+                              strict=True):
+        assert k == j and a.dtype == b.dtype and torch.equal(a.view(-1), b.view(-1))
+    model.eval()
+    loaded.eval()
+    assert torch.equal(loaded(*graph()), model(*graph()))

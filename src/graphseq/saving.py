@@ -221,6 +221,9 @@ def load(
         _check_fits(shell, shapes, label)
         if meta:
             return shell
+        filled = _filled(shell, entries, data, label, device)
+        if filled is not None:
+            return filled
     try:
         model = from_config(config, allow_imports=allow_imports)
     except ValueError as error:
@@ -235,6 +238,60 @@ def load(
     if device is not None:
         model.to(device)
     return model
+
+
+def _filled(shell: Sequential, entries: dict[str, dict[str, Any]], data: memoryview,
+            label: str, device: torch.device | None) -> Sequential | None:
+    """The meta shell made real with the file's tensors, or ``None`` where that is not exact.
+
+    ``to_empty`` then ``load_state_dict`` skips a second build and its random initialization,
+    and is exact only where the file's tensors are the whole state: none is lazy, no parameter
+    is shared (``to_empty`` would untie it), no module holds a tensor outside its parameters and
+    persistent buffers (those would stay on meta or uninitialized), and after loading every
+    parameter and buffer holds the file's bits under its ``state_dict`` name (a module whose
+    ``_load_from_state_dict`` does more fails this). Otherwise the caller builds for real.
+    """
+    every = _every_tensor(shell)
+    lazy = any(torch.nn.parameter.is_lazy(t) for t in every)  # load_state_dict sizes those
+    if lazy or len({id(t) for t in every}) != len(every) or any(
+        _holds_tensor(value) for module in shell.modules() for key, value in vars(module).items()
+        if key not in ("_parameters", "_buffers", "_modules")
+    ):
+        return None
+    model = shell.to_empty(device=device or "cpu")
+    state = {key: _tensor(entries[key], data, key, label) for key in entries}
+    model.load_state_dict(state, strict=True)
+    held = model.state_dict(keep_vars=True)
+    if {id(t) for t in _every_tensor(model)} != {id(t) for t in held.values()} or not all(
+        _same_bits(held[key], state[key]) for key in state
+    ):
+        return None
+    return model
+
+
+def _every_tensor(model: torch.nn.Module) -> list[torch.Tensor]:
+    """Every parameter and buffer, once per module that holds it."""
+    return [t for _, t in [*model.named_parameters(remove_duplicate=False),
+                           *model.named_buffers(remove_duplicate=False)]]
+
+
+def _holds_tensor(value: Any, depth: int = 2) -> bool:
+    """Whether ``value`` is a tensor, or a list, tuple or dict holding one (2 levels)."""
+    if isinstance(value, torch.Tensor):
+        return True
+    if depth and isinstance(value, (list, tuple)):
+        return any(_holds_tensor(v, depth - 1) for v in value)
+    if depth and isinstance(value, dict):
+        return any(_holds_tensor(v, depth - 1) for v in value.values())
+    return False
+
+
+def _same_bits(held: torch.Tensor, saved: torch.Tensor) -> bool:
+    if held.shape != saved.shape or held.dtype != saved.dtype:
+        return False
+    a = held.detach().reshape(-1)
+    b = saved.to(held.device).reshape(-1)
+    return bool(torch.equal(a.view(torch.uint8), b.view(torch.uint8))) if a.numel() else True
 
 
 def _saved_dtype(info: dict[str, str], label: str) -> torch.dtype | None:
