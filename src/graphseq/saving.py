@@ -221,7 +221,9 @@ def load(
         _check_fits(shell, shapes, label)
         if meta:
             return shell
-        filled = _filled(shell, entries, data, label, device)
+    state = {} if meta else {key: _tensor(entries[key], data, key, label) for key in entries}
+    if shell is not None:
+        filled = _filled(shell, state, device)
         if filled is not None:
             return filled
     try:
@@ -233,15 +235,14 @@ def load(
     _check_fits(model, shapes, label)
     if meta:
         return model.to(device)
-    state = {key: _tensor(entries[key], data, key, label) for key in entries}
     model.load_state_dict(state, strict=True)
     if device is not None:
         model.to(device)
     return model
 
 
-def _filled(shell: Sequential, entries: dict[str, dict[str, Any]], data: memoryview,
-            label: str, device: torch.device | None) -> Sequential | None:
+def _filled(shell: Sequential, state: dict[str, torch.Tensor],
+            device: torch.device | None) -> Sequential | None:
     """The meta shell made real with the file's tensors, or ``None`` where that is not exact.
 
     ``to_empty`` then ``load_state_dict`` skips a second build and its random initialization,
@@ -259,7 +260,6 @@ def _filled(shell: Sequential, entries: dict[str, dict[str, Any]], data: memoryv
     ):
         return None
     model = shell.to_empty(device=device or "cpu")
-    state = {key: _tensor(entries[key], data, key, label) for key in entries}
     model.load_state_dict(state, strict=True)
     held = model.state_dict(keep_vars=True)
     if {id(t) for t in _every_tensor(model)} != {id(t) for t in held.values()} or not all(
